@@ -1,0 +1,59 @@
+"""The one typed settings object. Built once (``Settings()``) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field is read from ``COMPAREFACES_<NAME>``; see ``.env.example``."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPAREFACES_", env_file=None, extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    log_level: str = "info"
+
+    # Models
+    model: str = Field("default", description="'default' (embedded YuNet+SFace) or a pack folder name")
+    models_dir: Path = Path("models")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "comparefaces",
+        description="where converted model files are cached",
+    )
+    execution_provider: Literal["cpu", "cuda"] = "cpu"
+    intra_op_threads: int = Field(0, description="onnxruntime threads per call; 0 = number of cores")
+    inference_workers: int = Field(2, description="threads that run inference concurrently")
+    detection_max_side: int = Field(
+        320, description="longest side of the image the detector sees (pixels)"
+    )
+    min_detection_score: float = 0.6
+
+    # Limits
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_image_bytes: int = 2 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_in_flight: int = Field(8, description="comparisons admitted at once (running or queued)")
+
+    # Image addresses
+    fetch_connect_timeout_s: float = 3.0
+    fetch_read_timeout_s: float = 10.0
+    fetch_max_redirects: int = 3
+    fetch_allow_networks: str = Field(
+        "", description="comma-separated CIDRs or host names that URL fetches may reach despite the public-only rule"
+    )
+    object_store: Literal["local", "s3"] = "local"
+    object_store_root: Path = Path("oss")
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_timeout_s: float = 10.0
+
+    # Access control
+    access_keys_file: Path | None = None
+    redis_url: str = ""
