@@ -91,8 +91,7 @@ class SignatureDoesNotMatch(ApiError):
 
     def __init__(self, string_to_sign: str) -> None:
         super().__init__(
-            "Specified signature is not matched with our calculation. "
-            f"server string to sign is:{string_to_sign}"
+            f"Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
         )
 
 
@@ -102,8 +101,7 @@ class IncompleteSignature(ApiError):
 
     def __init__(self, string_to_sign: str = "") -> None:
         super().__init__(
-            "The request signature does not conform to Aliyun standards. "
-            f"server string to sign is:{string_to_sign}"
+            f"The request signature does not conform to Aliyun standards. server string to sign is:{string_to_sign}"
         )
 
 
@@ -124,7 +122,7 @@ class MissingParameter(ApiError):
     status = 400
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"The input parameter \"{name}\" that is mandatory for processing this request is not supplied.")
+        super().__init__(f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
 
 
 class ActionNotFound(ApiError):

@@ -28,9 +28,7 @@ class Settings(BaseSettings):
     execution_provider: Literal["cpu", "cuda"] = "cpu"
     intra_op_threads: int = Field(0, description="onnxruntime threads per call; 0 = number of cores")
     inference_workers: int = Field(2, description="threads that run inference concurrently")
-    detection_max_side: int = Field(
-        320, description="longest side of the image the detector sees (pixels)"
-    )
+    detection_max_side: int = Field(320, description="longest side of the image the detector sees (pixels)")
     min_detection_score: float = 0.6
 
     # Limits

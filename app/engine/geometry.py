@@ -97,6 +97,10 @@ def id_portrait_crop(image: np.ndarray, box: np.ndarray, *, width_factor: float 
         dtype=np.float32,
     )
     return cv2.warpAffine(
-        image, matrix, (out_w, out_h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT,
+        image,
+        matrix,
+        (out_w, out_h),
+        flags=cv2.INTER_AREA,
+        borderMode=cv2.BORDER_CONSTANT,
         borderValue=(255, 255, 255),
     )

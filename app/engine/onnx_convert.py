@@ -64,9 +64,7 @@ def fold_constant_dequantization(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.node.extend(kept)
     del graph.initializer[:]
     graph.initializer.extend(
-        numpy_helper.from_array(np.ascontiguousarray(value), name)
-        for name, value in constants.items()
-        if name in used
+        numpy_helper.from_array(np.ascontiguousarray(value), name) for name, value in constants.items() if name in used
     )
     produced = set(constants) | {name for node in kept for name in node.output}
     # Some exporters also declare weights as graph inputs, even unused ones; keep only real feeds.

@@ -1,0 +1,30 @@
+"""Who may call: the seam between the HTTP layer and request-signature verification."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.api.request import RpcRequest
+
+
+class Authenticator(Protocol):
+    open_mode: bool  # True: no keys configured, every request is served (local development)
+
+    async def authenticate(self, request: RpcRequest) -> str | None:
+        """Verify the request's signature before any image is touched.
+
+        Returns the caller's AccessKeyId (None in open mode); raises a gateway ``ApiError``.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+class OpenAccess:
+    open_mode = True
+
+    async def authenticate(self, request: RpcRequest) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None

