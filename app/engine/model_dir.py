@@ -1,0 +1,179 @@
+"""Model packs from ``COMPAREFACES_MODELS_DIR``: one folder per pack holding an SCRFD detector, an
+ArcFace-style recognizer, optionally ``pack.json`` (which file is which, preprocessing, licence)
+and ``calibration.json`` (written by ``comparefaces calibrate``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from app.engine.packs import DEFAULT_PACK, LoadedModels, ModelPackError
+from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
+from app.engine.runtime import create_session
+from app.engine.scrfd import DetectorPreprocessing, ScrfdDetector
+from app.settings import Settings
+
+MANIFEST = "pack.json"
+CALIBRATION = "calibration.json"
+DETECTOR_PREFIXES = ("det_", "scrfd")
+
+
+@dataclass(frozen=True)
+class PackFiles:
+    """What a pack folder holds, resolved from its manifest and file names (no model loaded)."""
+
+    name: str
+    folder: Path
+    detector: Path
+    recognizer: Path
+    detector_prep: DetectorPreprocessing
+    recognizer_prep: dict[str, Any]  # RecognizerPreprocessing fields; input_size from the graph if absent
+    licence: str = ""
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.folder / CALIBRATION
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pack_names(models_dir: Path) -> list[str]:
+    """Folders of ``models_dir`` that hold at least one .onnx file."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and any(p.glob("*.onnx")))
+
+
+def pack_folder(models_dir: Path, name: str) -> Path:
+    if name == DEFAULT_PACK:
+        raise ModelPackError("'default' is the embedded pack, not a folder")
+    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+        raise ModelPackError(f"invalid model pack name {name!r}: use a folder name under {models_dir}")
+    folder = models_dir / name
+    if not folder.is_dir():
+        available = ", ".join([DEFAULT_PACK, *pack_names(models_dir)])
+        raise ModelPackError(f"model pack '{name}' not found: no folder {folder} (available: {available})")
+    return folder
+
+
+def _named(folder: Path, manifest: dict[str, Any], key: str) -> Path | None:
+    if key not in manifest:
+        return None
+    path = folder / str(manifest[key])
+    if not path.is_file() or path.parent != folder:
+        raise ModelPackError(f"{folder / MANIFEST} names {key} {manifest[key]!r}, which is not a file in {folder}")
+    return path
+
+
+def _pick(candidates: list[Path], role: str, folder: Path) -> Path:
+    if len(candidates) != 1:
+        names = ", ".join(p.name for p in candidates) or "none"
+        raise ModelPackError(
+            f"cannot tell which file in {folder} is the {role} (candidates: {names}); "
+            f'name it in {MANIFEST}: {{"{role}": "FILE.onnx"}}'
+        )
+    return candidates[0]
+
+
+def read_pack(models_dir: Path, name: str) -> PackFiles:
+    folder = pack_folder(models_dir, name)
+    manifest_path = folder / MANIFEST
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelPackError(f"{manifest_path} is not valid JSON: {exc}") from exc
+        if not isinstance(manifest, dict):
+            raise ModelPackError(f"{manifest_path} must hold a JSON object")
+    onnx_files = sorted(folder.glob("*.onnx"))
+    detector = _named(folder, manifest, "detector") or _pick(
+        [p for p in onnx_files if p.name.lower().startswith(DETECTOR_PREFIXES)], "detector", folder
+    )
+    recognizer = _named(folder, manifest, "recognizer") or _pick(
+        [p for p in onnx_files if p != detector], "recognizer", folder
+    )
+    try:
+        detector_prep = DetectorPreprocessing(**manifest.get("detector_preprocessing", {}))
+        recognizer_prep = dict(manifest.get("recognizer_preprocessing", {}))
+        RecognizerPreprocessing(**recognizer_prep)
+    except TypeError as exc:
+        raise ModelPackError(f"{manifest_path}: bad preprocessing entry: {exc}") from exc
+    return PackFiles(
+        name=name,
+        folder=folder,
+        detector=detector,
+        recognizer=recognizer,
+        detector_prep=detector_prep,
+        recognizer_prep=recognizer_prep,
+        licence=str(manifest.get("licence", "")),
+        manifest=manifest,
+    )
+
+
+def pack_model_id(pack: PackFiles, sha256: dict[str, str]) -> str:
+    """Pack name + file hashes (+ a hash of the preprocessing the manifest sets): a calibration
+    measured on other files or another preprocessing does not match."""
+    model_id = f"{pack.name}:{pack.detector.stem}@{sha256[pack.detector.name][:12]}"
+    model_id += f"+{pack.recognizer.stem}@{sha256[pack.recognizer.name][:12]}"
+    prep = {"detector": asdict(pack.detector_prep), "recognizer": pack.recognizer_prep}
+    if prep != {"detector": asdict(DetectorPreprocessing()), "recognizer": {}}:
+        model_id += "~" + hashlib.sha256(json.dumps(prep, sort_keys=True).encode()).hexdigest()[:8]
+    return model_id
+
+
+def pack_sha256(pack: PackFiles) -> dict[str, str]:
+    return {path.name: file_sha256(path) for path in (pack.detector, pack.recognizer)}
+
+
+def graph_input_size(session: ort.InferenceSession) -> int | None:
+    shape = session.get_inputs()[0].shape
+    return shape[2] if len(shape) == 4 and isinstance(shape[2], int) else None
+
+
+class SingleImageRecognizer(OnnxRecognizer):
+    """For graphs exported with a fixed batch of 1: one call per crop."""
+
+    def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
+        one_by_one = super().embed
+        return np.concatenate([one_by_one(aligned_bgr[i : i + 1]) for i in range(len(aligned_bgr))])
+
+
+def recognizer_for(session: ort.InferenceSession, settings_prep: dict[str, Any]) -> OnnxRecognizer:
+    prep = RecognizerPreprocessing(**{"input_size": graph_input_size(session) or 112, **settings_prep})
+    fixed_batch = session.get_inputs()[0].shape[0] == 1
+    return SingleImageRecognizer(session, prep) if fixed_batch else OnnxRecognizer(session, prep)
+
+
+def load_pack_models(settings: Settings) -> LoadedModels:
+    """The detector and recognizer of pack ``settings.model`` under ``settings.models_dir``."""
+    pack = read_pack(settings.models_dir, settings.model)
+    sha256 = pack_sha256(pack)
+    provider, threads = settings.execution_provider, settings.intra_op_threads
+    detector = ScrfdDetector(
+        create_session(pack.detector, provider, threads),
+        target_side=settings.detection_max_side,
+        prep=pack.detector_prep,
+        score_threshold=settings.min_detection_score,
+    )
+    recognizer = recognizer_for(create_session(pack.recognizer, provider, threads), pack.recognizer_prep)
+    return LoadedModels(
+        model_id=pack_model_id(pack, sha256),
+        detector=detector,
+        recognizer=recognizer,
+        calibration_path=pack.calibration_path,
+        file_sha256=sha256,
+    )
