@@ -43,6 +43,19 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.keys import append_key, new_key_pair
+
+    path = args.file or settings.access_keys_file
+    if path is None:
+        print("no keys file: pass --file or set COMPAREFACES_ACCESS_KEYS_FILE", file=sys.stderr)
+        return 2
+    key_id, secret = new_key_pair()
+    append_key(Path(path), key_id, secret, args.action or None)
+    print(f"AccessKeyId: {key_id}\nAccessKeySecret: {secret}\n(appended to {path}; shown only once)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="comparefaces", description="Self-hosted Cloudauth CompareFaces server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pairs", type=Path, default=None, help="LFW pairs.txt-format file")
     evaluate.add_argument("--plot", type=Path, default=None, help="write a DET/ROC plot PNG here")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    keys = commands.add_parser("keys", help="manage the access keys file")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="print a new random key pair and append it to the keys file")
+    create.add_argument("--file", type=Path, default=None, help="keys file (default: COMPAREFACES_ACCESS_KEYS_FILE)")
+    create.add_argument("--action", action="append", default=[], help="allow only this action (repeatable)")
+    keys.set_defaults(run=cmd_keys)
     return parser
 
 

@@ -55,3 +55,11 @@ class Settings(BaseSettings):
     # Access control
     access_keys_file: Path | None = None
     redis_url: str = ""
+    nonce_cache_size: int = Field(
+        default=500_000,
+        description="signature nonces remembered in memory (without Redis); when full, requests are throttled",
+    )
+    signature_window_s: int = Field(
+        default=900,
+        description="how far (seconds) a signed request's Timestamp / x-acs-date may be from the server clock",
+    )

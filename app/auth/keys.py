@@ -1,0 +1,196 @@
+"""The access keys file: load, reload on change or SIGHUP, look up, and append new keys.
+
+Format (``COMPAREFACES_ACCESS_KEYS_FILE``)::
+
+    {"keys": [{"AccessKeyId": "...", "AccessKeySecret": "...", "Enabled": true, "Actions": ["CompareFaces"]}],
+     "sts":  [{"AccessKeyId": "...", "AccessKeySecret": "...", "SecurityToken": "...",
+               "Expiration": "2026-11-25T08:00:00Z", "Enabled": true, "Actions": ["*"]}]}
+
+Secrets never reach a log line or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import secrets
+import string
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("comparefaces.auth")
+
+BASE62 = string.ascii_letters + string.digits
+ALL_ACTIONS = frozenset({"*"})
+
+
+class KeysFileError(ValueError):
+    """The keys file is missing, not JSON, or not in the documented format."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    access_key_id: str
+    secret: str = field(repr=False)
+    enabled: bool = True
+    actions: frozenset[str] = ALL_ACTIONS
+    security_token: str = field(default="", repr=False)  # STS credentials only
+    expires_at: float | None = None  # epoch seconds, STS credentials only
+
+    def allows(self, action: str) -> bool:
+        return self.enabled and ("*" in self.actions or action in self.actions)
+
+
+@dataclass(frozen=True)
+class KeySet:
+    keys: dict[str, Credential]
+    sts: dict[str, list[Credential]]
+
+    def find(self, access_key_id: str, security_token: str) -> Credential | None:
+        """A permanent key when no token is sent; an STS credential whose token matches otherwise."""
+        if not security_token:
+            return self.keys.get(access_key_id)
+        for credential in self.sts.get(access_key_id, []):
+            if hmac.compare_digest(credential.security_token.encode(), security_token.encode()):
+                return credential
+        return None
+
+
+def parse_iso8601(text: str) -> float:
+    """``2026-11-25T06:26:05Z`` (fractions and offsets tolerated; naive times are UTC) -> epoch seconds."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _credential(entry: Any, *, sts: bool) -> Credential:
+    if not isinstance(entry, dict):
+        raise KeysFileError("each key must be a JSON object")
+    key_id, secret = entry.get("AccessKeyId"), entry.get("AccessKeySecret")
+    if not isinstance(key_id, str) or not key_id or not isinstance(secret, str) or not secret:
+        raise KeysFileError("each key needs a non-empty AccessKeyId and AccessKeySecret")
+    enabled = entry.get("Enabled", True)
+    actions = entry.get("Actions", ["*"])
+    if not isinstance(enabled, bool) or not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise KeysFileError(f"key {key_id}: Enabled must be a boolean and Actions a list of action names")
+    if not sts:
+        return Credential(key_id, secret, enabled, frozenset(actions))
+    token, expiration = entry.get("SecurityToken"), entry.get("Expiration")
+    if not isinstance(token, str) or not token or not isinstance(expiration, str):
+        raise KeysFileError(f"STS credential {key_id}: needs SecurityToken and Expiration (ISO 8601)")
+    try:
+        expires_at = parse_iso8601(expiration)
+    except ValueError as exc:
+        raise KeysFileError(f"STS credential {key_id}: Expiration is not ISO 8601") from exc
+    return Credential(key_id, secret, enabled, frozenset(actions), token, expires_at)
+
+
+def parse_keys(document: Any) -> KeySet:
+    if not isinstance(document, dict) or not isinstance(document.get("keys", []), list):
+        raise KeysFileError('expected {"keys": [...], "sts": [...]}')
+    keys: dict[str, Credential] = {}
+    for entry in document.get("keys", []):
+        credential = _credential(entry, sts=False)
+        if credential.access_key_id in keys:
+            raise KeysFileError(f"duplicate AccessKeyId {credential.access_key_id}")
+        keys[credential.access_key_id] = credential
+    sts: dict[str, list[Credential]] = {}
+    entries = document.get("sts", [])
+    if not isinstance(entries, list):
+        raise KeysFileError('"sts" must be a list')
+    for entry in entries:
+        credential = _credential(entry, sts=True)
+        sts.setdefault(credential.access_key_id, []).append(credential)
+    return KeySet(keys, sts)
+
+
+def load_keys(path: Path) -> KeySet:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise KeysFileError(f"access keys file {path} does not exist (create one: comparefaces keys create)") from exc
+    except (OSError, ValueError) as exc:
+        raise KeysFileError(f"access keys file {path} is not readable JSON: {type(exc).__name__}") from exc
+    return parse_keys(document)
+
+
+class KeyStore:
+    """The keys of one file, reloaded when its mtime/size/inode change or ``request_reload()`` is called.
+
+    A reload that fails (half-written file, bad JSON) keeps the previous keys and logs why.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp = self._file_stamp()
+        self._keys = load_keys(path)
+        self._reload_requested = False
+        log.info("access keys: %s", self._summary())
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def _summary(self) -> str:
+        return f"{len(self._keys.keys)} keys, {sum(len(v) for v in self._keys.sts.values())} STS credentials"
+
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the next lookup re-reads the file."""
+        self._reload_requested = True
+
+    def current(self) -> KeySet:
+        stamp = self._file_stamp()
+        if stamp == self._stamp and not self._reload_requested:
+            return self._keys
+        with self._lock:
+            stamp = self._file_stamp()
+            if stamp != self._stamp or self._reload_requested:
+                self._reload_requested = False
+                self._stamp = stamp
+                try:
+                    self._keys = load_keys(self.path)
+                    log.info("access keys reloaded from %s: %s", self.path, self._summary())
+                except KeysFileError as exc:
+                    log.error("access keys NOT reloaded, keeping the previous ones: %s", exc)
+            return self._keys
+
+
+def new_key_pair() -> tuple[str, str]:
+    """``LTAI5t`` + 18 base62 characters, and a 30-character base62 secret."""
+    key_id = "LTAI5t" + "".join(secrets.choice(BASE62) for _ in range(18))
+    secret = "".join(secrets.choice(BASE62) for _ in range(30))
+    return key_id, secret
+
+
+def append_key(path: Path, key_id: str, secret: str, actions: list[str] | None = None) -> None:
+    """Add a permanent key to ``path`` (created if missing), atomically and readable by the owner only."""
+    document: dict[str, Any] = {"keys": []}
+    if path.exists():
+        document = json.loads(path.read_text(encoding="utf-8"))
+        parse_keys(document)  # refuse to rewrite a file we do not understand
+    entry: dict[str, Any] = {"AccessKeyId": key_id, "AccessKeySecret": secret, "Enabled": True}
+    if actions:
+        entry["Actions"] = actions
+    document.setdefault("keys", []).append(entry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=2)
+            out.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
