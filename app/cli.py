@@ -43,6 +43,15 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.models import download, list_models
+
+    if args.models_command == "download":
+        return download(settings, args.name, sha256=args.sha256, force=args.force)
+    print("\n".join(list_models(settings)))
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.keys import append_key, new_key_pair
 
@@ -83,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--file", type=Path, default=None, help="keys file (default: COMPAREFACES_ACCESS_KEYS_FILE)")
     create.add_argument("--action", action="append", default=[], help="allow only this action (repeatable)")
     keys.set_defaults(run=cmd_keys)
+
+    models = commands.add_parser("models", help="list model packs, or download an official insightface pack")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_commands.add_parser("list", help="packs in COMPAREFACES_MODELS_DIR and the default: files, calibration")
+    download = models_commands.add_parser("download", help="fetch an insightface pack (non-commercial use only)")
+    download.add_argument("name", help="buffalo_l, buffalo_m, buffalo_s, buffalo_sc or antelopev2")
+    download.add_argument("--sha256", default=None, help="expected sha256 of NAME.zip; required to install")
+    download.add_argument("--force", action="store_true", help="replace model files already in the folder")
+    models.set_defaults(run=cmd_models)
     return parser
 
 

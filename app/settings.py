@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     inference_workers: int = Field(2, description="threads that run inference concurrently")
     detection_max_side: int = Field(320, description="longest side of the image the detector sees (pixels)")
     min_detection_score: float = 0.6
+    model_download_base_url: str = Field(
+        default="https://github.com/deepinsight/insightface/releases/download/v0.7",
+        description="where `comparefaces models download NAME` fetches NAME.zip (a mirror may stand in)",
+    )
 
     # Limits
     max_body_bytes: int = 8 * 1024 * 1024

@@ -48,7 +48,8 @@ def touch(folder: Path, *names: str) -> None:
 
 
 def settings_for(models_dir: Path, name: str = "testpack", **extra: object) -> Settings:
-    return Settings(model=name, models_dir=models_dir, intra_op_threads=1, access_keys_file=None, **extra)
+    settings = Settings(model=name, models_dir=models_dir, intra_op_threads=1, access_keys_file=None, redis_url="")
+    return settings.model_copy(update=extra)
 
 
 # --- resolving files (no model is loaded) ---------------------------------------------------
@@ -113,6 +114,7 @@ def embed_photo(models_dir: Path, photos: list[Path]) -> np.ndarray:
     crops = []
     for photo in photos:
         image = cv2.imread(str(photo))
+        assert image is not None
         face = largest_face(models.detector.detect(image))
         x1, y1, x2, y2 = face.box
         assert ((face.landmarks >= [x1, y1]) & (face.landmarks <= [x2, y2])).all()
@@ -128,7 +130,10 @@ def test_real_pack_detects_and_embeds(tmp_path: Path, manifest: dict[str, object
     assert models.recognizer.input_size == 112
     assert set(models.file_sha256) == set(PACK_FILES)
     assert models.file_sha256["det_500m.onnx"].startswith("5e4447f5")
-    same_a, same_b = LFW / "Akhmed_Zakayev" / "Akhmed_Zakayev_0001.jpg", LFW / "Akhmed_Zakayev" / "Akhmed_Zakayev_0003.jpg"
+    same_a, same_b = (
+        LFW / "Akhmed_Zakayev" / "Akhmed_Zakayev_0001.jpg",
+        LFW / "Akhmed_Zakayev" / "Akhmed_Zakayev_0003.jpg",
+    )
     other = LFW / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg"
     vectors = embed_photo(tmp_path, [same_a, same_b, other])
     assert vectors.shape == (3, 128)
@@ -223,7 +228,9 @@ def test_calibrated_pack_serves_compare_faces(served_pack: tuple[str, Settings])
     with httpx.Client(timeout=30) as client:
         ready = client.get(url + "readyz").json()
         assert ready["model"].startswith("testpack:det_500m@")
-        same = client.post(url, data=compare_form(person / "Akhmed_Zakayev_0001.jpg", person / "Akhmed_Zakayev_0003.jpg"))
+        same = client.post(
+            url, data=compare_form(person / "Akhmed_Zakayev_0001.jpg", person / "Akhmed_Zakayev_0003.jpg")
+        )
         other = client.post(
             url, data=compare_form(person / "Akhmed_Zakayev_0001.jpg", LFW / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg")
         )

@@ -110,7 +110,7 @@ class FakeSession:
 
 def test_detector_maps_canvas_coordinates_back_to_the_source_image() -> None:
     session = FakeSession()
-    detector = ScrfdDetector(session, target_side=128, pad_ratio=0.0)  # type: ignore[arg-type]
+    detector = ScrfdDetector(session, target_side=128, pad_ratio=0.0)
     image = np.zeros((256, 512, 3), np.uint8)  # scaled by 1/4 onto a 128 x 64 canvas
     (face,) = detector.detect(image)
     assert session.shapes == [(1, 3, 64, 128)]
@@ -121,7 +121,7 @@ def test_detector_maps_canvas_coordinates_back_to_the_source_image() -> None:
 
 def test_detector_with_a_fixed_input_size_gets_exactly_that_size() -> None:
     session = FakeSession(fixed=(96, 96))
-    detector = ScrfdDetector(session, target_side=640, pad_ratio=0.0)  # type: ignore[arg-type]
+    detector = ScrfdDetector(session, target_side=640, pad_ratio=0.0)
     assert detector.target_side == 96
     detector.detect(np.zeros((100, 200, 3), np.uint8))
     assert session.shapes == [(1, 3, 96, 96)]
@@ -133,6 +133,7 @@ def test_real_scrfd_finds_the_face_and_its_landmarks() -> None:
 
     detector = ScrfdDetector(create_session(DET_500M, "cpu", 1), target_side=320, score_threshold=0.5)
     image = cv2.imread(str(LFW / "Akhmed_Zakayev" / "Akhmed_Zakayev_0001.jpg"))
+    assert image is not None
     faces = detector.detect(image)
     assert len(faces) >= 1
     face = max(faces, key=lambda f: f.area)
