@@ -55,12 +55,12 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
     s3_timeout_s: float = 10.0
+    fetch_total_timeout_s: float = Field(default=15.0, description="deadline of one URL fetch, redirects included")
+    fetch_ca_file: Path | None = Field(default=None, description="CA bundle for https image URLs (default: certifi's)")
 
     # Access control
     access_keys_file: Path | None = None
     redis_url: str = ""
-    fetch_total_timeout_s: float = Field(default=15.0, description="overall deadline of one URL fetch, redirects included")
-    fetch_ca_file: Path | None = Field(default=None, description="CA bundle for https image URLs (default: certifi's)")
     nonce_cache_size: int = Field(
         default=500_000,
         description="signature nonces remembered in memory (without Redis); when full, requests are throttled",

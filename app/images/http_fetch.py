@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from dataclasses import dataclass
 from ipaddress import IPv6Address, ip_address
 
@@ -76,7 +77,9 @@ class UrlFetcher:
             "write": settings.fetch_read_timeout_s,
             "pool": settings.fetch_connect_timeout_s,
         }
-        verify: str | bool = str(settings.fetch_ca_file) if settings.fetch_ca_file else True
+        verify: ssl.SSLContext | bool = True  # certifi's bundle
+        if settings.fetch_ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(settings.fetch_ca_file))
         # The transport alone: no cookie jar, redirects, auth or environment proxies. No keep-alive,
         # so a TLS connection verified for one host name is never reused for another on the same IP.
         self._transport = httpx.AsyncHTTPTransport(

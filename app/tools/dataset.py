@@ -43,7 +43,9 @@ def id_style_version(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """What an ID chip portrait of this face looks like: 102x126 head-and-shoulders, JPEG re-encoded."""
     portrait = id_portrait_crop(image, box)
     _, encoded = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, ID_JPEG_QUALITY])
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    assert decoded is not None  # we just encoded it
+    return decoded
 
 
 def _batches(items: list[np.ndarray], size: int) -> Iterator[np.ndarray]:
@@ -60,18 +62,21 @@ def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = T
         people.append(name)
         for path in files:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                missed += 1
+                continue
             try:
-                face = largest_face(models.detector.detect(image))
-                id_image = id_style_version(image, face.box) if with_id_style else None
-                id_face = largest_face(models.detector.detect(id_image)) if id_image is not None else None
+                detected = largest_face(models.detector.detect(image))
+                if with_id_style:
+                    id_image = id_style_version(image, detected.box)
+                    id_face = largest_face(models.detector.detect(id_image))
+                    id_crops.append(align_face(id_image, id_face.landmarks, size))
             except ApiError:
                 missed += 1
                 continue
             photos.append(path)
             labels.append(person_index)
-            face_crops.append(align_face(image, face.landmarks, size))
-            if id_image is not None and id_face is not None:
-                id_crops.append(align_face(id_image, id_face.landmarks, size))
+            face_crops.append(align_face(image, detected.landmarks, size))
         if person_index % 500 == 0:
             log.info("detected %d/%d people, %d photos", person_index + 1, len(listing), len(photos))
     face = np.concatenate([models.recognizer.embed(b) for b in _batches(face_crops, batch)])

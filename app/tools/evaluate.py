@@ -107,12 +107,12 @@ def evaluate(
         report.pair_types[name] = report_for(scores, shipped)
         all_scores[name] = scores
     if pairs_file is not None:
-        scores, same, skipped = pairs_scores(data, read_pairs(pairs_file))
-        report.pairs_used, report.pairs_skipped = len(scores), skipped
-        if len(scores):
-            report.pairs_accuracy = ten_fold_accuracy(scores, same)
+        listed_scores, same, skipped = pairs_scores(data, read_pairs(pairs_file))
+        report.pairs_used, report.pairs_skipped = len(listed_scores), skipped
+        if len(listed_scores):
+            report.pairs_accuracy = ten_fold_accuracy(listed_scores, same)
             shipped_threshold = calibration.cosine_at_far["FacePic-FacePic"]["0.001"]
-            report.pairs_accuracy_shipped = float(((scores >= shipped_threshold) == same).mean())
+            report.pairs_accuracy_shipped = float(((listed_scores >= shipped_threshold) == same).mean())
     if plot is not None:
         plot_det(all_scores, plot, engine.model_id)
     return report

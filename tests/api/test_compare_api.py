@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from urllib.parse import urlencode
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import cv2
 import httpx

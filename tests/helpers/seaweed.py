@@ -9,6 +9,7 @@ use :func:`run_seaweedfs` are skipped with a clear reason when it is missing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -74,11 +75,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=3)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
 
 
 def _wait_ready(process: subprocess.Popen[bytes], s3: SeaweedS3, log: Path, deadline: float) -> None:
@@ -89,10 +92,10 @@ def _wait_ready(process: subprocess.Popen[bytes], s3: SeaweedS3, log: Path, dead
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"weed exited with {process.returncode}; log:\n{log.read_text(errors='replace')[-4000:]}")
+                raise RuntimeError(f"weed exited with {process.returncode}; log:\n{_tail(log)}")
             try:
                 client.create_bucket(Bucket=probe_bucket)
-            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            except Exception as exc:  # any failure means "not yet"
                 if "BucketAlreadyOwnedByYou" not in str(exc) and "BucketAlreadyExists" not in str(exc):
                     last_error = exc
                     time.sleep(0.2)
@@ -101,13 +104,12 @@ def _wait_ready(process: subprocess.Popen[bytes], s3: SeaweedS3, log: Path, dead
                 client.put_object(Bucket=probe_bucket, Key="probe", Body=b"ok")
                 if client.get_object(Bucket=probe_bucket, Key="probe")["Body"].read() == b"ok":
                     return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 last_error = exc
             time.sleep(0.2)
     finally:
         client.close()
-    raise TimeoutError(f"SeaweedFS S3 not ready in time (last error: {last_error!r}); log:\n"
-                       f"{log.read_text(errors='replace')[-4000:]}")
+    raise TimeoutError(f"SeaweedFS S3 not ready in time (last error: {last_error!r}); log:\n{_tail(log)}")
 
 
 @contextmanager
