@@ -65,6 +65,12 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.bench import run_cli
+
+    return run_cli(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="comparefaces", description="Self-hosted Cloudauth CompareFaces server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--sha256", default=None, help="expected sha256 of NAME.zip; required to install")
     download.add_argument("--force", action="store_true", help="replace model files already in the folder")
     models.set_defaults(run=cmd_models)
+
+    from app.tools.bench import add_arguments as add_bench_arguments
+
+    bench = commands.add_parser("bench", help="load a server over HTTP, time the stages, compare with dlib")
+    add_bench_arguments(bench)
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 
