@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from app.engine.packs import DEFAULT_PACK, LoadedModels, ModelPackError
+from app.engine.packs import BUNDLED_CALIBRATIONS, DEFAULT_PACK, LoadedModels, ModelPackError
 from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
 from app.engine.runtime import create_session
 from app.engine.scrfd import DetectorPreprocessing, ScrfdDetector
@@ -124,15 +124,53 @@ def read_pack(models_dir: Path, name: str) -> PackFiles:
     )
 
 
+def _canonical(values: dict[str, Any]) -> dict[str, Any]:
+    """Numbers as floats, so that ``128`` and ``128.0`` in a manifest give the same model id."""
+    return {
+        key: float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        for key, value in sorted(values.items())
+    }
+
+
 def pack_model_id(pack: PackFiles, sha256: dict[str, str]) -> str:
-    """Pack name + file hashes (+ a hash of the preprocessing the manifest sets): a calibration
-    measured on other files or another preprocessing does not match."""
-    model_id = f"{pack.name}:{pack.detector.stem}@{sha256[pack.detector.name][:12]}"
+    """What the pack computes, independent of its folder name: file stems + hashes (+ a hash of
+    the preprocessing the manifest sets, defaults filled in, so ``{"std": 128}`` and a manifest
+    spelling out every default besides are the same pack). A calibration measured on other files
+    or another preprocessing does not match; one measured on the same files in another folder does."""
+    model_id = f"{pack.detector.stem}@{sha256[pack.detector.name][:12]}"
     model_id += f"+{pack.recognizer.stem}@{sha256[pack.recognizer.name][:12]}"
-    prep = {"detector": asdict(pack.detector_prep), "recognizer": pack.recognizer_prep}
-    if prep != {"detector": asdict(DetectorPreprocessing()), "recognizer": {}}:
+    defaults = asdict(RecognizerPreprocessing())
+    recognizer = {"input_size": defaults["input_size"], "rgb": defaults["rgb"]}
+    if {"mean", "std"} & set(pack.recognizer_prep):  # else the graph decides (graph_normalisation)
+        recognizer |= {"mean": defaults["mean"], "std": defaults["std"]}
+    recognizer |= pack.recognizer_prep
+    prep = {"detector": _canonical(asdict(pack.detector_prep)), "recognizer": _canonical(recognizer)}
+    baseline = {"input_size": defaults["input_size"], "rgb": defaults["rgb"]}
+    if prep != {"detector": _canonical(asdict(DetectorPreprocessing())), "recognizer": _canonical(baseline)}:
         model_id += "~" + hashlib.sha256(json.dumps(prep, sort_keys=True).encode()).hexdigest()[:8]
     return model_id
+
+
+def bundled_calibration(model_id: str, folder: Path = BUNDLED_CALIBRATIONS) -> Path | None:
+    """The calibration file shipped in ``app/calibrations/`` for exactly this model id, if any."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, dict) and model.get("id") == model_id:
+            return path
+    return None
+
+
+def calibration_for(pack: PackFiles, model_id: str) -> Path:
+    """The pack folder's own ``calibration.json`` when there is one (even a stale one: it is
+    reported, not silently bypassed); else a shipped calibration of the same model id; else the
+    folder's ``calibration.json`` path, which does not exist and makes the engine refuse to start."""
+    if pack.calibration_path.is_file():
+        return pack.calibration_path
+    return bundled_calibration(model_id) or pack.calibration_path
 
 
 def pack_sha256(pack: PackFiles) -> dict[str, str]:
@@ -144,18 +182,48 @@ def graph_input_size(session: ort.InferenceSession) -> int | None:
     return shape[2] if len(shape) == 4 and isinstance(shape[2], int) else None
 
 
-class SingleImageRecognizer(OnnxRecognizer):
-    """For graphs exported with a fixed batch of 1: one call per crop."""
+class FixedBatchRecognizer(OnnxRecognizer):
+    """For graphs exported with a fixed batch size (often 1): crops go in chunks of exactly that
+    size, the last one zero-padded."""
+
+    def __init__(self, session: ort.InferenceSession, prep: RecognizerPreprocessing, batch: int) -> None:
+        super().__init__(session, prep)
+        self.batch = batch
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
-        one_by_one = super().embed
-        return np.concatenate([one_by_one(aligned_bgr[i : i + 1]) for i in range(len(aligned_bgr))])
+        one_batch = super().embed
+        chunks = []
+        for start in range(0, len(aligned_bgr), self.batch):
+            chunk = aligned_bgr[start : start + self.batch]
+            padding = np.zeros((self.batch - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
+            chunks.append(one_batch(np.concatenate([chunk, padding]))[: len(chunk)])
+        return np.concatenate(chunks)
 
 
-def recognizer_for(session: ort.InferenceSession, settings_prep: dict[str, Any]) -> OnnxRecognizer:
-    prep = RecognizerPreprocessing(**{"input_size": graph_input_size(session) or 112, **settings_prep})
-    fixed_batch = session.get_inputs()[0].shape[0] == 1
-    return SingleImageRecognizer(session, prep) if fixed_batch else OnnxRecognizer(session, prep)
+def graph_normalisation(path: Path) -> dict[str, float]:
+    """insightface's rule for ArcFace graphs: an MXNet export whose first nodes subtract and scale
+    (``Sub``/``_minus`` and ``Mul``/``_mul``) takes raw pixels (mean 0, std 1); other graphs take
+    (x - 127.5) / 127.5 (the defaults, returned as ``{}``)."""
+    import onnx
+
+    names = [node.name for node in onnx.load(str(path), load_external_data=False).graph.node[:8]]
+    subtracts = any(name.startswith(("Sub", "_minus")) for name in names)
+    scales = any(name.startswith(("Mul", "_mul")) for name in names)
+    return {"mean": 0.0, "std": 1.0} if subtracts and scales else {}
+
+
+def recognizer_for(
+    session: ort.InferenceSession, manifest_prep: dict[str, Any], graph_prep: dict[str, Any] | None = None
+) -> OnnxRecognizer:
+    """Preprocessing: the manifest's entries win, then what the graph says (input size, and
+    ``graph_prep``), then ArcFace defaults (112, RGB, 127.5/127.5)."""
+    prep = RecognizerPreprocessing(
+        **{"input_size": graph_input_size(session) or 112, **(graph_prep or {}), **manifest_prep}
+    )
+    batch = session.get_inputs()[0].shape[0]
+    if isinstance(batch, int) and batch > 0:
+        return FixedBatchRecognizer(session, prep, batch)
+    return OnnxRecognizer(session, prep)
 
 
 def load_pack_models(settings: Settings) -> LoadedModels:
@@ -169,11 +237,13 @@ def load_pack_models(settings: Settings) -> LoadedModels:
         prep=pack.detector_prep,
         score_threshold=settings.min_detection_score,
     )
-    recognizer = recognizer_for(create_session(pack.recognizer, provider, threads), pack.recognizer_prep)
+    graph_prep = {} if {"mean", "std"} & set(pack.recognizer_prep) else graph_normalisation(pack.recognizer)
+    recognizer = recognizer_for(create_session(pack.recognizer, provider, threads), pack.recognizer_prep, graph_prep)
+    model_id = pack_model_id(pack, sha256)
     return LoadedModels(
-        model_id=pack_model_id(pack, sha256),
+        model_id=model_id,
         detector=detector,
         recognizer=recognizer,
-        calibration_path=pack.calibration_path,
+        calibration_path=calibration_for(pack, model_id),
         file_sha256=sha256,
     )

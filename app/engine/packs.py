@@ -107,16 +107,20 @@ def load_models(settings: Settings) -> LoadedModels:
 def load_engine(settings: Settings) -> FaceEngine:
     """A ready engine for ``settings``; refuses a pack that has no calibration to stand behind."""
     models = load_models(settings)
+    command = (
+        f"COMPAREFACES_MODEL={settings.model} comparefaces calibrate DIR --out {models.calibration_path} "
+        "(DIR: one folder of photos per person, e.g. ../shared/data/lfw-dev)"
+    )
     if not models.calibration_path.is_file():
         raise ModelPackError(
-            f"model pack '{settings.model}' has no calibration file ({models.calibration_path}); "
-            f"its scores would be invented. Run: comparefaces calibrate DIR --out {models.calibration_path}"
+            f"model pack '{settings.model}' ({models.model_id}) is not calibrated: no {models.calibration_path} "
+            f"and no calibration for it in {BUNDLED_CALIBRATIONS}. Its scores would be invented. Run: {command}"
         )
     calibration = Calibration.load(models.calibration_path)
     if calibration.model_id != models.model_id:
         raise ModelPackError(
-            f"{models.calibration_path} calibrates '{calibration.model_id}', not '{models.model_id}'; "
-            f"run: comparefaces calibrate DIR --out {models.calibration_path}"
+            f"{models.calibration_path} calibrates '{calibration.model_id}', not '{models.model_id}' "
+            f"(other model files or preprocessing). Run: {command}"
         )
     return FaceEngine(
         models.detector,

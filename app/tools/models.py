@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.engine.calibration import Calibration, CalibrationError
-from app.engine.model_dir import MANIFEST, file_sha256, pack_model_id, pack_names, pack_sha256, read_pack
+from app.engine.model_dir import (
+    MANIFEST,
+    calibration_for,
+    file_sha256,
+    pack_model_id,
+    pack_names,
+    pack_sha256,
+    read_pack,
+)
 from app.engine.packs import (
     BUNDLED_CALIBRATIONS,
     DEFAULT_DETECTOR,
@@ -73,12 +81,15 @@ def describe_pack(settings: Settings, name: str) -> list[str]:
         return [f"{name}  [UNUSABLE]  {exc}"]
     sha256 = pack_sha256(pack)
     model_id = pack_model_id(pack, sha256)
-    status = calibration_status(pack.calibration_path, model_id)
+    calibration = calibration_for(pack, model_id)
+    status = calibration_status(calibration, model_id)
+    if status == "calibrated" and calibration != pack.calibration_path:
+        status = f"calibrated: shipped {calibration.name}"
     lines = [f"{name}  [{status}]  {pack.folder}, model id {model_id}"]
     lines.append(f"  detector    {pack.detector.name}  sha256 {sha256[pack.detector.name]}")
     lines.append(f"  recognizer  {pack.recognizer.name}  sha256 {sha256[pack.recognizer.name]}")
     lines.append(f"  licence: {pack.licence or 'not stated (add a licence entry to ' + MANIFEST + ')'}")
-    if status != "calibrated":
+    if not status.startswith("calibrated"):
         lines.append(
             f"  to serve it: COMPAREFACES_MODEL={name} comparefaces calibrate DIR --out {pack.calibration_path}"
         )
