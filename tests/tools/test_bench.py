@@ -1,0 +1,124 @@
+"""``comparefaces bench``: the harness runs end to end (about a second of load at concurrency 1
+against a real server it starts) and its report has the expected shape. No timing assertions."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from app.cli import build_parser
+from app.settings import Settings
+from app.tools.bench import (
+    MARK_END,
+    MARK_START,
+    STAGES,
+    TARGETS,
+    BenchOptions,
+    options_from_args,
+    peer_missing,
+    percentile,
+    render_markdown,
+    run_bench,
+    update_benchmarks_file,
+)
+from tests.helpers.images import SHARED, require_lfw
+
+LEVEL_FIELDS = {
+    "concurrency",
+    "comparisons",
+    "errors",
+    "seconds",
+    "per_s",
+    "p50_ms",
+    "p99_ms",
+    "mean_ms",
+    "server_cpu_ms_per_comparison",
+    "server_cores_busy",
+    "peak_rss_mb",
+    "client_cpu_ms_per_comparison",
+    "error_codes",
+}
+
+
+def number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_short_run_against_a_real_server_reports_every_section(tmp_path: Path) -> None:
+    require_lfw()
+    peer = peer_missing() is None
+    options = BenchOptions(
+        levels=(1,),
+        duration_s=1.0,
+        pair_count=3,
+        peer=peer,
+        peer_duration_s=0.5,
+        peer_processes=1,
+        stages=True,
+        stage_duration_s=0.2,
+        out_dir=tmp_path / "results",
+    )
+    report = run_bench(options, Settings())
+
+    assert {"machine", "settings", "run", "server", "pairs", "levels", "saturation", "stages", "peer"} <= set(report)
+    assert {"cpu", "cores_usable", "onnxruntime", "python"} <= set(report["machine"])
+    assert report["settings"]["model"] == "default"
+    assert report["server"]["started_by_bench"] and report["server"]["url"].startswith("http://127.0.0.1:")
+    assert report["pairs"]["used"] >= 1
+
+    [level] = report["levels"]
+    assert set(level) == LEVEL_FIELDS
+    assert level["concurrency"] == 1 and level["comparisons"] >= 1 and level["errors"] == 0
+    for name in LEVEL_FIELDS - {"concurrency", "comparisons", "errors", "error_codes"}:
+        assert number(level[name]), name
+    assert level["peak_rss_mb"] > 0 and level["server_cpu_ms_per_comparison"] > 0
+    assert report["saturation"] == {"concurrency": 1, "per_s": level["per_s"]}
+
+    stages = report["stages"]
+    assert set(stages["ms_per_comparison"]) == {*STAGES, "total"}
+    assert all(number(v) and v >= 0 for v in stages["ms_per_comparison"].values())
+    assert stages["comparisons"] >= 1 and number(stages["pipeline_ms_per_comparison"])
+
+    if peer:
+        assert report["peer"]["processes"] == 1 and report["peer"]["comparisons"] >= 1
+        assert number(report["peer"]["per_s"]) and number(report["peer_ratio"])
+    else:
+        assert "skipped" in report["peer"] and report["peer_ratio"] is None
+
+    assert set(report["targets"]) == set(TARGETS)
+    assert report["targets"]["c1_p50_ms"]["value"] == level["p50_ms"]
+
+    saved = json.loads(Path(report["json_path"]).read_text())
+    assert saved["levels"] == report["levels"]
+    table = render_markdown(report)
+    assert "| concurrency | comparisons/s | p50 ms | p99 ms |" in table and "\n| 1 | " in table
+
+
+def test_benchmarks_file_keeps_text_around_the_markers(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    update_benchmarks_file(path, "first\n")
+    assert path.read_text() == f"{MARK_START}\nfirst\n{MARK_END}\n"
+    path.write_text(f"# Title\n\n{MARK_START}\nold\n{MARK_END}\n\nHow to rerun.\n")
+    update_benchmarks_file(path, "| new |\n")
+    assert path.read_text() == f"# Title\n\n{MARK_START}\n| new |\n{MARK_END}\n\nHow to rerun.\n"
+
+
+def test_command_line_options() -> None:
+    args = build_parser().parse_args(
+        ["bench", "--concurrency", "1,4", "--duration", "3", "--no-peer", "--url", "http://127.0.0.1:9"]
+    )
+    options = options_from_args(args)
+    assert options.levels == (1, 4) and options.duration_s == 3 and not options.peer
+    assert options.url == "http://127.0.0.1:9" and options.stages
+    assert percentile([], 50) != percentile([], 50)  # NaN
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([1.0, 2.0], 99) == 2.0
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared")
+def test_default_data_dir_is_the_shared_folder() -> None:
+    from app.tools.bench import default_data_dir
+
+    assert default_data_dir() == SHARED / "data"
