@@ -69,3 +69,15 @@ class Settings(BaseSettings):
         default=900,
         description="how far (seconds) a signed request's Timestamp / x-acs-date may be from the server clock",
     )
+
+    # Load and faults (see docs/readme/safety.md)
+    max_open_requests: int = Field(
+        default=64,
+        description="requests being received, checked or compared at once; past it: Throttling.User, body unread",
+    )
+    body_read_timeout_s: float = Field(
+        default=60.0, description="deadline for receiving one request body; slower senders get a 400"
+    )
+    inference_timeout_s: float = Field(
+        default=30.0, description="budget for decoding and inference of one comparison; past it: ServiceUnavailable"
+    )

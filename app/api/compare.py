@@ -9,7 +9,8 @@ from typing import Any
 
 from app.engine.engine import FaceEngine
 from app.engine.types import Comparison, ImageType
-from app.errors import FacePicNotGiven, ImageTypeEmpty, ImageTypeInvalid, ParamMissing
+from app.errors import FacePicNotGiven, ImageTypeEmpty, ImageTypeInvalid, ParamMissing, ServiceUnavailable
+from app.images.addresses import parse_address
 from app.images.loader import ImageLoader
 
 
@@ -41,16 +42,49 @@ def comparison_data(result: Comparison) -> dict[str, Any]:
     }
 
 
+async def load_both(loader: ImageLoader, values: tuple[str, str]) -> tuple[bytes, bytes]:
+    """Both images at once. Both addresses are checked before anything is fetched, and when one
+    load fails the other is cancelled: no fetch outlives its request (and its admission slot)."""
+    addresses = [parse_address(value) for value in values]
+    tasks = [asyncio.ensure_future(loader.load(address)) for address in addresses]
+    try:
+        source, target = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return source, target
+
+
 async def compare_faces(
-    params: dict[str, str], engine: FaceEngine, loader: ImageLoader, executor: ThreadPoolExecutor
+    params: dict[str, str],
+    engine: FaceEngine,
+    loader: ImageLoader,
+    executor: ThreadPoolExecutor,
+    *,
+    inference_timeout_s: float | None = None,
 ) -> dict[str, Any]:
+    """Validate, load both images, then decode and embed them in the pool.
+
+    Decoding and inference (waiting for a pool thread included) get ``inference_timeout_s``: past
+    it the request is answered ``ServiceUnavailable`` and its work item is cancelled if it has not
+    started. A thread that is really stuck stays busy, but costs this one request; the admission
+    semaphore still bounds the work queued behind it.
+    """
     source_type, target_type = parse_image_types(params)
-    source_value, target_value = image_values(params)
-    source, target = await asyncio.gather(loader.load(source_value), loader.load(target_value))
-    loop = asyncio.get_running_loop()
+    source, target = await load_both(loader, image_values(params))
 
     def run() -> Comparison:
         first, second = engine.embed_pair(source, source_type, target, target_type)
         return engine.compare(first, second)
 
-    return comparison_data(await loop.run_in_executor(executor, run))
+    future = executor.submit(run)
+    try:
+        result = await asyncio.wait_for(asyncio.wrap_future(future), inference_timeout_s)
+    except asyncio.TimeoutError as exc:
+        future.cancel()
+        raise ServiceUnavailable() from exc
+    finally:
+        future.cancel()  # no-op once done; drops the work item if the request was cancelled
+    return comparison_data(result)

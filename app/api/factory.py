@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from app.api.access import Authenticator, OpenAccess
@@ -39,6 +42,7 @@ access_log = logging.getLogger("comparefaces.access")
 
 API_VERSION = "2019-03-07"
 RETRY_AFTER_MS = "1000"
+LOGGABLE_ACTION = re.compile(r"[A-Za-z]{1,64}")  # anything else is logged as "-" (no request data in logs)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Services:
     loader: ImageLoader
     authenticator: Authenticator
     admission: asyncio.Semaphore
+    open_requests: asyncio.Semaphore
 
 
 def create_authenticator(settings: Settings) -> Authenticator:
@@ -81,6 +86,7 @@ def create_app(
             loader=loader,
             authenticator=create_authenticator(settings),
             admission=asyncio.Semaphore(settings.max_in_flight),
+            open_requests=asyncio.Semaphore(settings.max_open_requests),
         )
         app.state.services = services
         log.info("ready: model %s, %d inference workers", engine.model_id, settings.inference_workers)
@@ -112,18 +118,26 @@ def create_app(
     return app
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body (chunked or not), refused past ``limit`` bytes without reading the rest."""
+async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
+    """The raw body (chunked or not), refused past ``limit`` bytes without reading the rest, or
+    when it has not all arrived within ``timeout_s`` (slow-drip senders), or the client left."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ImageValuePatternError()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ImageValuePatternError()
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    async def receive() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ImageValuePatternError()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(receive(), timeout_s)
+    except (asyncio.TimeoutError, ClientDisconnect) as exc:
+        raise ImageValuePatternError() from exc
 
 
 async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
@@ -140,7 +154,13 @@ async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
     if services.admission.locked():
         raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
     async with services.admission:
-        return await compare_faces(rpc.params, services.engine, services.loader, services.executor)
+        return await compare_faces(
+            rpc.params,
+            services.engine,
+            services.loader,
+            services.executor,
+            inference_timeout_s=services.settings.inference_timeout_s,
+        )
 
 
 async def handle_rpc(request: Request, services: Services) -> Response:
@@ -149,22 +169,29 @@ async def handle_rpc(request: Request, services: Services) -> Response:
     xml = format_from_query(request.url.query).lower() == "xml"
     key_id: str | None = None
     action = request.headers.get("x-acs-action", "")
+    settings = services.settings
     try:
-        rpc = build_rpc_request(request, await read_body(request, services.settings.max_body_bytes))
-        xml, action = rpc.wants_xml, rpc.action
-        key_id = await services.authenticator.authenticate(rpc)
-        data = await dispatch(rpc, services)
+        if services.open_requests.locked():  # bounded buffering: past it, the body is not read
+            raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
+        async with services.open_requests:
+            body = await read_body(request, settings.max_body_bytes, settings.body_read_timeout_s)
+            rpc = build_rpc_request(request, body)
+            xml, action = rpc.wants_xml, rpc.action
+            key_id = await services.authenticator.authenticate(rpc)
+            data = await dispatch(rpc, services)
         response = success_response(rpc.action, data, request_id=request_id, xml=xml)
     except ApiError as error:
         response = error_response(error, request_id=request_id, xml=xml)
-    except Exception:
-        log.exception("request %s failed", request_id)
+    except Exception as error:
+        # The traceback without the exception's message: messages may quote request data.
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        log.error("request %s failed: %s\n%s", request_id, type(error).__name__, frames)
         response = error_response(InternalError(), request_id=request_id, xml=xml)
     access_log.info(
         "request_id=%s key_id=%s action=%s status=%d latency_ms=%.1f",
         request_id,
         key_id or "-",
-        action[:64] or "-",
+        action if LOGGABLE_ACTION.fullmatch(action) else "-",
         response.status_code,
         (time.perf_counter() - started) * 1000,
     )

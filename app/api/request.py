@@ -46,8 +46,13 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def format_from_query(raw_query: str) -> str:
-    """The Format parameter, cheaply, for errors raised before the body is read."""
-    for key, value in parse_qsl(raw_query, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS * 10):
+    """The Format parameter, cheaply, for errors raised before the body is read. Never raises:
+    a query with too many fields is refused later, in :func:`parse_pairs`, and answered in JSON."""
+    try:
+        pairs = parse_qsl(raw_query, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        return ""
+    for key, value in pairs:
         if key == "Format":
             return value
     return ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ImageValuePatternError
-from app.images.addresses import InlineImage, OssAddress, UrlAddress, parse_address
+from app.images.addresses import Address, InlineImage, OssAddress, UrlAddress, parse_address
 from app.images.http_fetch import UrlFetcher
 from app.images.object_store import ObjectStore
 
@@ -14,8 +14,9 @@ class ImageLoader:
         self.store = store
         self.max_image_bytes = max_image_bytes
 
-    async def load(self, value: str) -> bytes:
-        address = parse_address(value)
+    async def load(self, value: str | Address) -> bytes:
+        """The image bytes of an image value (or of an address already parsed from one)."""
+        address = parse_address(value) if isinstance(value, str) else value
         if isinstance(address, InlineImage):
             data = address.data
         elif isinstance(address, UrlAddress):
