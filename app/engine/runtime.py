@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import onnxruntime as ort
@@ -19,11 +20,25 @@ class ProviderUnavailableError(RuntimeError):
     pass
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not the host's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def create_session(model_path: Path, provider: str, intra_op_threads: int) -> ort.InferenceSession:
-    """A session on ``provider`` ('cpu' or 'cuda'); fails loudly if CUDA was asked for but is absent."""
+    """A session on ``provider`` ('cpu' or 'cuda'); fails loudly if CUDA was asked for but is absent.
+
+    ``intra_op_threads`` 0 means one per usable core.
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = intra_op_threads
+    options.intra_op_num_threads = intra_op_threads or usable_cores()
+    # Spinning workers burn the cores that concurrent requests (and the event loop) need: measured
+    # on 2 shared cores, 2.5x the CPU time per comparison with spinning on, for no gain in latency.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
