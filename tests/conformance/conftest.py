@@ -1,0 +1,198 @@
+"""The real server on 127.0.0.1 with a keys file, and the official clients pointed at it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from app.api.factory import create_app
+from app.engine.engine import FaceEngine
+from app.engine.packs import load_engine
+from app.engine.types import ImageType
+from app.errors import CompareFacesError
+from app.settings import Settings
+from tests.conformance.clients import (
+    Credentials,
+    Driver,
+    NodeClient,
+    NodeProcess,
+    PythonCore,
+    PythonTea,
+    node_unavailable,
+)
+from tests.helpers.server import free_port
+
+# The same test key as the captures in ../shared/reference/sdk-wire.
+AK = Credentials("LTAI5tFAKEKEYID0000001", "FakeSecret0123456789abcdefABCDEF")
+STS = Credentials("STS.NUfakeConformance0001", "StsFakeSecret0123456789abcdef", "CAIS+fakeSTS/token==")
+AK_DENIED = Credentials("LTAI5tFAKEDENIED000001", "DeniedSecret0123456789abcdefAB")  # may not call CompareFaces
+STS_DENIED = Credentials("STS.NUfakeDenied0001", "StsDeniedSecret0123456789abcd", "CAIS+fakeSTS/denied==")
+
+# Every client variant the suite drives (Node ones skip when Node or the modules are absent).
+DRIVERS = [
+    "py-tea-v3",
+    "py-tea-v2",
+    "py-tea-v3-sts",
+    "py-tea-v2-sts",
+    "py-core-json",
+    "py-core-xml",
+    "py-core-json-sts",
+    "node-tea-v3",
+    "node-tea-v2",
+    "node-tea-v3-sts",
+    "node-popcore",
+    "node-popcore-sts",
+]
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextmanager
+def serve(app: FastAPI, *, startup_timeout_s: float = 60.0) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1; yield ``127.0.0.1:PORT`` (what SDK configs call the endpoint)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while True:
+        if not thread.is_alive():
+            raise RuntimeError("server exited during start-up")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise TimeoutError("server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    expires = iso(datetime.now(timezone.utc) + timedelta(hours=2))
+    document = {
+        "keys": [
+            {"AccessKeyId": AK.key_id, "AccessKeySecret": AK.secret, "Enabled": True, "Actions": ["CompareFaces"]},
+            {"AccessKeyId": AK_DENIED.key_id, "AccessKeySecret": AK_DENIED.secret, "Actions": ["DescribeVerifyToken"]},
+        ],
+        "sts": [
+            {
+                "AccessKeyId": c.key_id,
+                "AccessKeySecret": c.secret,
+                "SecurityToken": c.token,
+                "Expiration": expires,
+                "Actions": actions,
+            }
+            for c, actions in ((STS, ["CompareFaces"]), (STS_DENIED, ["DescribeVerifyToken"]))
+        ],
+    }
+    path = tmp_path_factory.mktemp("keys") / "access-keys.json"
+    path.write_text(json.dumps(document))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def conformance_settings(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(access_keys_file=keys_file, object_store_root=tmp_path_factory.mktemp("oss"), max_in_flight=64)
+
+
+@pytest.fixture(scope="session")
+def signed_server(conformance_settings: Settings) -> Iterator[str]:
+    """The real app, signatures required; yields ``127.0.0.1:PORT`` (what SDK configs call the endpoint)."""
+    with serve(create_app(conformance_settings)) as endpoint:
+        yield endpoint
+
+
+def broken_engine(settings: Settings) -> FaceEngine:
+    """The real engine whose comparison step fails, for the 500 rows of the error table (which no
+    valid input reaches): an unexpected exception for FacePic-FacePic pairs, the typed
+    ``Error.CompareFacesError`` for pairs with an IDPic. Everything before it (HTTP, signatures,
+    parameters, image loading) and the error rendering are the real server's."""
+    engine = load_engine(settings)
+
+    def embed_pair(*args: object, **kwargs: object) -> object:
+        if ImageType.ID_PIC in args:
+            raise CompareFacesError()
+        raise RuntimeError("injected failure")
+
+    engine.embed_pair = embed_pair  # type: ignore[method-assign]
+    return engine
+
+
+@pytest.fixture(scope="session")
+def failing_server(conformance_settings: Settings) -> Iterator[str]:
+    with serve(create_app(conformance_settings, engine_factory=broken_engine)) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def node_process() -> Iterator[NodeProcess | None]:
+    if node_unavailable():
+        yield None
+        return
+    process = NodeProcess()
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+@pytest.fixture(scope="session")
+def make_driver(node_process: NodeProcess | None) -> Callable[[str, str], Driver]:
+    """``make_driver(name, endpoint)``; skips Node drivers with the reason when Node is unusable."""
+    cache: dict[tuple[str, str], Driver] = {}
+
+    def make(name: str, endpoint: str) -> Driver:
+        if (name, endpoint) in cache:
+            return cache[(name, endpoint)]
+        sts = name.endswith("-sts")
+        driver: Driver
+        if name.startswith("py-tea-"):
+            driver = PythonTea(endpoint, algorithm="v2" if "-v2" in name else None, sts=sts)
+        elif name.startswith("py-core-"):
+            driver = PythonCore(endpoint, xml="-xml" in name, sts=sts)
+        else:
+            reason = node_unavailable()
+            if reason or node_process is None:
+                pytest.skip(reason or "node unavailable")
+            client = "popcore" if name.startswith("node-popcore") else "tea"
+            driver = NodeClient(
+                node_process, endpoint, client=client, algorithm="v2" if "-v2" in name else None, sts=sts
+            )
+        assert driver.name == name, (driver.name, name)
+        cache[(name, endpoint)] = driver
+        return driver
+
+    return make
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest, make_driver: Callable[[str, str], Driver], signed_server: str) -> Driver:
+    return make_driver(request.param, signed_server)
+
+
+@pytest.fixture()
+def creds(driver: Driver) -> Credentials:
+    return STS if driver.sts else AK
