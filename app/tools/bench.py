@@ -141,14 +141,20 @@ def start_server(env: dict[str, str], startup_timeout_s: float = 180.0) -> Itera
 
 
 class ProcessProbe:
-    """CPU time (psutil) and RSS of the server process; RSS is sampled while a level runs."""
+    """CPU time (psutil) and peak RSS of the server process.
+
+    The peak of a level is exact on Linux where this user may reset the process's ``VmHWM`` (writing 5
+    to ``/proc/<pid>/clear_refs``); elsewhere RSS is sampled every 50 ms while the level runs.
+    """
 
     def __init__(self, pid: int) -> None:
         import psutil
 
         self.pid = pid
         self.process = psutil.Process(pid)
+        self.rss_method = "sampled every 50 ms"
         self._peak = 0
+        self._exact = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -159,8 +165,8 @@ class ProcessProbe:
     def rss_mb(self) -> float:
         return float(self.process.memory_info().rss) / 2**20
 
-    def lifetime_peak_rss_mb(self) -> float | None:
-        """``VmHWM`` (Linux): the peak since the process started, start-up included."""
+    def high_water_mark_mb(self) -> float | None:
+        """``VmHWM`` (Linux): the peak RSS since the process started or since the last reset."""
         try:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -169,22 +175,33 @@ class ProcessProbe:
             pass
         return None
 
-    def start_sampling(self, every_s: float = 0.02) -> None:
+    def start_sampling(self) -> None:
         self._peak = self.process.memory_info().rss
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            self._exact = self.high_water_mark_mb() is not None
+        except OSError:
+            self._exact = False
+        if self._exact:
+            self.rss_method = "VmHWM, reset at the start of each level (exact)"
+            return
         self._stop.clear()
 
         def sample() -> None:
-            while not self._stop.wait(every_s):
+            while not self._stop.wait(0.05):
                 self._peak = max(self._peak, self.process.memory_info().rss)
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
 
     def stop_sampling(self) -> float:
-        """Peak RSS (MB) seen since ``start_sampling``."""
+        """Peak RSS (MB) since ``start_sampling``."""
+        if self._exact:
+            return self.high_water_mark_mb() or float("nan")
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
         self._peak = max(self._peak, self.process.memory_info().rss)
         return self._peak / 2**20
 
@@ -218,26 +235,59 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def _error_code(status: int, content: bytes) -> str:
+    if status == 0:
+        return f"connection failed ({content.decode()})"
     try:
         return str(json.loads(content).get("Code", status))
     except ValueError:
         return f"HTTP {status}"
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection (``http.client``: a fraction of httpx's CPU per request, which
+    matters when the load generator shares the server's cores)."""
+
+    def __init__(self, url: str, timeout_s: float = 120.0) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self._connect = lambda: kind(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
+        self._path = (parts.path.rstrip("/") or "") + "/"
+        self._conn = self._connect()
+
+    def post(self, body: bytes) -> tuple[int, bytes]:
+        """(status, body); a failed connection is reopened for the next request and reads as status 0."""
+        try:
+            self._conn.request("POST", self._path, body=body, headers=FORM)
+            reply = self._conn.getresponse()
+            return reply.status, reply.read()
+        except (OSError, ConnectionError) as exc:
+            self._conn.close()
+            self._conn = self._connect()
+            return 0, type(exc).__name__.encode()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def compared(status: int, content: bytes) -> bool:
+    return status == 200 and b'"SimilarityScore"' in content
+
+
 def post_all(url: str, bodies: Sequence[bytes], concurrency: int) -> list[str | None]:
     """Each body once, ``concurrency`` at a time: None where compared, else the error code."""
-    import httpx
-
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
     local = threading.local()
 
     def one(body: bytes) -> str | None:
-        if not hasattr(local, "http"):
-            local.http = httpx.Client(timeout=120)
-        reply = local.http.post(f"{url}/", content=body, headers=headers)
-        if reply.status_code == 200 and b'"SimilarityScore"' in reply.content:
-            return None
-        return _error_code(reply.status_code, reply.content)
+        if not hasattr(local, "connection"):
+            local.connection = Connection(url)
+        status, content = local.connection.post(body)
+        return None if compared(status, content) else _error_code(status, content)
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(one, bodies))
@@ -245,12 +295,9 @@ def post_all(url: str, bodies: Sequence[bytes], concurrency: int) -> list[str | 
 
 def drive(url: str, bodies: Sequence[bytes], concurrency: int, duration_s: float, probe: ProcessProbe | None) -> Level:
     """``concurrency`` clients, each on its own keep-alive connection, send requests back to back."""
-    import httpx
-
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     lock = threading.Lock()
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
     marks: dict[str, float] = {}
 
     def start_clock() -> None:  # run by the barrier once every client is connected, before releasing them
@@ -264,22 +311,23 @@ def drive(url: str, bodies: Sequence[bytes], concurrency: int, duration_s: float
     barrier = threading.Barrier(concurrency, action=start_clock)
 
     def client(offset: int) -> None:
-        with httpx.Client(timeout=120) as http:
-            http.get(f"{url}/healthz")  # connect before the clock starts
+        connection = Connection(url)
+        try:
             barrier.wait(timeout=120)
             deadline = marks["deadline"]
             i = offset
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                reply = http.post(f"{url}/", content=bodies[i % len(bodies)], headers=headers)
+                status, content = connection.post(bodies[i % len(bodies)])
                 elapsed = time.perf_counter() - started
-                ok = reply.status_code == 200 and b'"SimilarityScore"' in reply.content
                 with lock:
-                    if ok:
+                    if compared(status, content):
                         latencies.append(elapsed)
                     else:
-                        errors[_error_code(reply.status_code, reply.content)] += 1
+                        errors[_error_code(status, content)] += 1
                 i += 1
+        finally:
+            connection.close()
 
     stride = max(1, len(bodies) // concurrency)  # clients start at different pairs
     with ThreadPoolExecutor(concurrency) as pool:
@@ -759,6 +807,8 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
             server_info["startup_s"] = round(time.perf_counter() - started, 1)
         if probe:
             server_info["rss_when_ready_mb"] = round(probe.rss_mb(), 1)
+            peak = probe.high_water_mark_mb()  # before any reset: start-up (model loading) included
+            server_info["startup_peak_rss_mb"] = None if peak is None else round(peak, 1)
         _log(f"warm-up: each of {len(bodies)} pairs once at concurrency {max(levels)}")
         outcome = post_all(url, bodies, max(levels))
         kept = [body for body, error in zip(bodies, outcome, strict=True) if error is None]
@@ -779,8 +829,7 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
             )
             report["levels"].append(asdict(level))
         if probe:
-            peak = probe.lifetime_peak_rss_mb()
-            server_info["lifetime_peak_rss_mb"] = None if peak is None else round(peak, 1)
+            server_info["rss_method"] = probe.rss_method
         report["server"] = server_info
     best = max(report["levels"], key=lambda level: level["per_s"])
     report["saturation"] = {"concurrency": best["concurrency"], "per_s": best["per_s"]}
