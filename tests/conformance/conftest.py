@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -196,3 +199,41 @@ def driver(request: pytest.FixtureRequest, make_driver: Callable[[str, str], Dri
 @pytest.fixture()
 def creds(driver: Driver) -> Credentials:
     return STS if driver.sts else AK
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``redis-server`` on 127.0.0.1 (skips with the reason when it is not installed)."""
+    pytest.importorskip("redis", reason="the redis Python client is not installed")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_servers(conformance_settings: Settings, redis_url: str) -> Iterator[tuple[str, str]]:
+    """Two servers behind an imaginary load balancer, sharing their nonces through one Redis."""
+    settings = conformance_settings.model_copy(update={"redis_url": redis_url})
+    with serve(create_app(settings)) as first, serve(create_app(settings)) as second:
+        yield first, second

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conformance.clients import Credentials, Driver, Outcome
-from tests.conformance.conftest import AK_DENIED, DRIVERS, STS, STS_DENIED, iso
+from tests.conformance.conftest import AK, AK_DENIED, DRIVERS, STS, STS_DENIED, iso
 from tests.helpers.images import LFW, astronaut_bgr, astronaut_face_crop, b64, encode, lfw_photo
 
 FACE = b64(encode(astronaut_face_crop()))
@@ -179,3 +179,17 @@ def test_compare_faces_error_table(
 
 def test_every_client_variant_is_listed() -> None:
     assert len(set(DRIVERS)) == len(DRIVERS) == 12
+
+
+@pytest.mark.parametrize("name", ["py-tea-v3", "py-core-json", "node-tea-v3", "node-popcore"])
+def test_nonce_replayed_on_another_server_is_refused(
+    name: str, make_driver: Callable[[str, str], Driver], redis_servers: tuple[str, str]
+) -> None:
+    """Two server processes sharing ``COMPAREFACES_REDIS_URL``: a nonce used on one is refused on the other."""
+    first, second = (make_driver(name, endpoint) for endpoint in redis_servers)
+    nonce = uuid.uuid4().hex
+    cheap = params(source_type=None)  # passes the signature checks, then fails before any image is read
+    assert_own_error(first, first.call(AK, cheap, nonce=nonce), "InvalidParam.ImageTypeEmpty", 400)
+    assert_own_error(second, second.call(AK, cheap, nonce=nonce), "SignatureNonceUsed", 400)
+    assert_own_error(first, first.call(AK, cheap, nonce=nonce), "SignatureNonceUsed", 400)
+    assert_own_error(second, second.call(AK, cheap), "InvalidParam.ImageTypeEmpty", 400)
