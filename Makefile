@@ -24,3 +24,6 @@ calibrate:
 
 evaluate:
 	comparefaces evaluate ../shared/data/lfw-dev --pairs ../shared/data/lfw-dev-pairs.txt --plot det.png
+
+bench:
+	comparefaces bench --update-benchmarks BENCHMARKS.md $(BENCH_ARGS)

@@ -669,6 +669,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"inference_workers={s['inference_workers']}, detection_max_side={s['detection_max_side']}"
         f"{' (settings of this shell; external server)' if run['url_given'] else ''}. "
         f"{report['pairs']['used']} LFW pairs (250x250 JPEG, base64 form bodies), {run['duration_s']:g} s per level.",
+    ]
+    load = m.get("load_average_at_start")
+    if load and load[0] > 0.5 * m["cores_usable"]:
+        lines.append(
+            f"**The machine was busy** (load average {load[0]:g} on {m['cores_usable']} cores): "
+            "these numbers are not comparable with a run on a quiet machine."
+        )
+    lines += [
         "",
         "| concurrency | comparisons/s | p50 ms | p99 ms | server CPU ms/comparison | server cores busy "
         "| server peak RSS MB | errors |",
@@ -692,6 +700,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"with no face found). **Ours / peer: {_fmt(report['peer_ratio'])}x** "
             f"(our best level against the peer on all cores)."
         )
+        if report.get("peer_cpu_ratio"):
+            lines.append(
+                f"CPU time per comparison, less sensitive to a busy machine: the peer's is "
+                f"{_fmt(report['peer_cpu_ratio'])}x our server's at that level (which includes HTTP and base64)."
+            )
     stages = report["stages"]
     lines.append("")
     if "skipped" in stages:
@@ -846,13 +859,15 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
     missing = peer_missing() if options.peer else "--no-peer"
     if missing:
         report["peer"] = {"skipped": missing}
-        report["peer_ratio"] = None
+        report["peer_ratio"] = report["peer_cpu_ratio"] = None
     else:
         processes = options.peer_processes or cores()
         _log(f"peer: face_recognition (dlib) in {processes} processes for {options.peer_duration_s:g} s")
         report["peer"] = run_peer(kept_pairs, options.peer_duration_s, processes)
         peer_rate = report["peer"]["per_s"]
         report["peer_ratio"] = round(best["per_s"] / peer_rate, 2) if peer_rate else None
+        ours_cpu = best.get("server_cpu_ms_per_comparison")  # HTTP and base64 included, unlike the peer's
+        report["peer_cpu_ratio"] = round(report["peer"]["cpu_ms_per_comparison"] / ours_cpu, 2) if ours_cpu else None
     report["targets"] = check_targets(report)
 
     if options.out_dir is not None:

@@ -84,9 +84,9 @@ def test_short_run_against_a_real_server_reports_every_section(tmp_path: Path) -
 
     if peer:
         assert report["peer"]["processes"] == 1 and report["peer"]["comparisons"] >= 1
-        assert number(report["peer"]["per_s"]) and number(report["peer_ratio"])
+        assert number(report["peer"]["per_s"]) and number(report["peer_ratio"]) and number(report["peer_cpu_ratio"])
     else:
-        assert "skipped" in report["peer"] and report["peer_ratio"] is None
+        assert "skipped" in report["peer"] and report["peer_ratio"] is None and report["peer_cpu_ratio"] is None
 
     assert set(report["targets"]) == set(TARGETS)
     assert report["targets"]["c1_p50_ms"]["value"] == level["p50_ms"]
