@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from app.api.factory import create_app
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
-from app.engine.types import ImageType
+from app.engine.types import Face, ImageType
 from app.errors import CompareFacesError
 from app.settings import Settings
 from tests.conformance.clients import (
@@ -135,8 +135,8 @@ def broken_engine(settings: Settings) -> FaceEngine:
     parameters, image loading) and the error rendering are the real server's."""
     engine = load_engine(settings)
 
-    def embed_pair(*args: object, **kwargs: object) -> object:
-        if ImageType.ID_PIC in args:
+    def embed_pair(source: bytes, source_type: ImageType, target: bytes, target_type: ImageType) -> tuple[Face, Face]:
+        if ImageType.ID_PIC in (source_type, target_type):
             raise CompareFacesError()
         raise RuntimeError("injected failure")
 
