@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,9 +9,39 @@ import httpx
 import pytest
 
 from app.settings import Settings
-from tests.helpers.server import run_server
+from tests.helpers.server import LOG_DIR_VARIABLE, run_server
 
 API = {"Action": "CompareFaces", "Version": "2019-03-07"}
+LAST = "run_last"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{LAST}: run after every other collected test (the privacy log scan)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker(LAST) is not None)  # stable: order kept otherwise
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every log of the run lands here: the test process's (in-thread servers) at INFO, as
+    ``comparefaces serve`` logs, and spawned servers' output. The privacy test scans it."""
+    folder = tmp_path_factory.mktemp("logs")
+    handler = logging.FileHandler(folder / "test-process.log", encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # as app.logs.configure_logging
+    os.environ[LOG_DIR_VARIABLE] = str(folder)
+    yield folder
+    os.environ.pop(LOG_DIR_VARIABLE, None)
+    root.removeHandler(handler)
+    root.setLevel(previous_level)
+    handler.close()
 
 
 @pytest.fixture(scope="session")

@@ -121,23 +121,24 @@ def create_app(
 async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
     """The raw body (chunked or not), refused past ``limit`` bytes without reading the rest, or
     when it has not all arrived within ``timeout_s`` (slow-drip senders), or the client left."""
+    close = {"connection": "close"}  # the rest of the body is not wanted: drop the connection after the answer
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ImageValuePatternError()
+        raise ImageValuePatternError(headers=close)
 
     async def receive() -> bytes:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise ImageValuePatternError()
+                raise ImageValuePatternError(headers=close)
             chunks.append(chunk)
         return b"".join(chunks)
 
     try:
         return await asyncio.wait_for(receive(), timeout_s)
     except (asyncio.TimeoutError, ClientDisconnect) as exc:
-        raise ImageValuePatternError() from exc
+        raise ImageValuePatternError(headers=close) from exc
 
 
 async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:

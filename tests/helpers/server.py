@@ -1,18 +1,33 @@
-"""Start the real app with uvicorn on 127.0.0.1 in a background thread."""
+"""Start the real app on 127.0.0.1: in a background thread (``run_server``) or as a separate
+``python -m app serve`` process (``spawn_server``) for tests that send it signals.
+
+Logs: the in-thread server logs through the test process's root logger (which the session fixture
+in ``tests/conftest.py`` also writes to a file); a spawned server's stdout and stderr go to a file
+in ``$COMPAREFACES_TEST_LOG_DIR`` when set. The privacy test scans those files for image data.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
 
 from app.api.factory import create_app
+from app.engine.engine import FaceEngine
+from app.engine.packs import load_engine
 from app.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+LOG_DIR_VARIABLE = "COMPAREFACES_TEST_LOG_DIR"
 
 
 def free_port() -> int:
@@ -21,32 +36,92 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(base_url: str, timeout_s: float, alive: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not alive():
+            raise RuntimeError("server exited during start-up")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("server did not start")
+        time.sleep(0.05)
+
+
 @contextmanager
-def run_server(settings: Settings, *, startup_timeout_s: float = 60.0) -> Iterator[str]:
+def run_server(
+    settings: Settings,
+    *,
+    startup_timeout_s: float = 60.0,
+    engine_factory: Callable[[Settings], FaceEngine] = load_engine,
+) -> Iterator[str]:
     """Yield the base URL of a live server built by ``create_app(settings)``."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        create_app(settings, engine_factory=engine_factory),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        log_config=None,  # as `comparefaces serve`: uvicorn's records reach the root logger
+        access_log=False,
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + startup_timeout_s
-    while True:
-        if not thread.is_alive():
-            raise RuntimeError("server exited during start-up")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError("server did not start")
-        time.sleep(0.05)
+    try:
+        wait_healthy(base_url, startup_timeout_s, thread.is_alive)
+    except Exception:
+        server.should_exit = True
+        raise
     try:
         yield base_url
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def log_file(name: str) -> Path | None:
+    folder = os.environ.get(LOG_DIR_VARIABLE)
+    return Path(folder) / name if folder else None
+
+
+@contextmanager
+def spawn_server(
+    env: dict[str, str] | None = None,
+    *,
+    log_name: str = "spawned-server.log",
+    cwd: Path | None = None,
+    startup_timeout_s: float = 60.0,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``python -m app serve`` on 127.0.0.1 with ``COMPAREFACES_*`` from ``env``; yields (base URL,
+    process). The process is terminated (SIGTERM, then SIGKILL) if still running at the end."""
+    port = free_port()
+    path = log_file(log_name)
+    out = path.open("ab") if path else subprocess.DEVNULL
+    child_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=child_env,
+        cwd=cwd or REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, startup_timeout_s, lambda: process.poll() is None)
+        yield base_url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if path:
+            out.close()  # type: ignore[union-attr]
