@@ -814,7 +814,12 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
 
     started = time.perf_counter()
     with server() as (url, pid):
-        probe = ProcessProbe(pid) if pid else None
+        probe = None
+        if pid:
+            try:
+                probe = ProcessProbe(pid)
+            except ImportError:
+                _log("psutil is not installed: no server CPU time or RSS (pip install psutil)")
         server_info: dict[str, Any] = {"url": url, "pid": pid, "started_by_bench": options.url is None}
         if options.url is None:
             server_info["startup_s"] = round(time.perf_counter() - started, 1)
@@ -906,7 +911,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stage-duration", type=float, default=6.0, help="seconds for the stage timing (default: %(default)s)"
     )
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="JSON results folder")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="JSON results folder (default: %(default)s)"
+    )
     parser.add_argument(
         "--update-benchmarks",
         nargs="?",
