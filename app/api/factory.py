@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.access import Authenticator, OpenAccess
 from app.api.compare import compare_faces
+from app.api.openapi import COMPARE_FACES_OPERATION
 from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
 from app.engine.engine import FaceEngine
@@ -111,7 +112,13 @@ def create_app(
             body["signatures"] = "NOT CHECKED: no access keys configured (development mode)"
         return JSONResponse(body)
 
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    @app.post("/", openapi_extra=COMPARE_FACES_OPERATION, response_class=Response, summary="CompareFaces")
+    async def compare_faces_rpc(request: Request) -> Response:
+        return await handle_rpc(request, request.app.state.services)
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+
+    @app.api_route("/{path:path}", methods=methods, include_in_schema=False)
     async def rpc(request: Request) -> Response:
         return await handle_rpc(request, request.app.state.services)
 
