@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,7 @@ from tests.conformance.clients import (
     PythonTea,
     node_unavailable,
 )
+from tests.helpers.images import astronaut_face_crop, encode
 from tests.helpers.server import free_port
 
 # The same test key as the captures in ../shared/reference/sdk-wire.
@@ -118,7 +120,12 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def conformance_settings(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(access_keys_file=keys_file, object_store_root=tmp_path_factory.mktemp("oss"), max_in_flight=64)
+    return Settings(
+        access_keys_file=keys_file,
+        object_store_root=tmp_path_factory.mktemp("oss"),
+        fetch_allow_networks="127.0.0.1/32",  # the image URLs of ImageHost
+        max_in_flight=64,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -237,3 +244,41 @@ def redis_servers(conformance_settings: Settings, redis_url: str) -> Iterator[tu
     settings = conformance_settings.model_copy(update={"redis_url": redis_url})
     with serve(create_app(settings)) as first, serve(create_app(settings)) as second:
         yield first, second
+
+
+class ImageHost:
+    """A local HTTP server that serves one JPEG at every path and counts the requests per path."""
+
+    def __init__(self, image: bytes) -> None:
+        hits: dict[str, int] = {}
+        self.hits = hits
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                hits[self.path] = hits.get(self.path, 0) + 1
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(image)))
+                self.end_headers()
+                self.wfile.write(image)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def image_host() -> Iterator[ImageHost]:
+    host = ImageHost(encode(astronaut_face_crop()))
+    try:
+        yield host
+    finally:
+        host.close()

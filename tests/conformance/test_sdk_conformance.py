@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conformance.clients import Credentials, Driver, Outcome
-from tests.conformance.conftest import AK, AK_DENIED, DRIVERS, STS, STS_DENIED, iso
+from tests.conformance.conftest import AK, AK_DENIED, DRIVERS, STS, STS_DENIED, ImageHost, iso
 from tests.helpers.images import LFW, astronaut_bgr, astronaut_face_crop, b64, encode, lfw_photo
 
 FACE = b64(encode(astronaut_face_crop()))
@@ -193,3 +193,27 @@ def test_nonce_replayed_on_another_server_is_refused(
     assert_own_error(second, second.call(AK, cheap, nonce=nonce), "SignatureNonceUsed", 400)
     assert_own_error(first, first.call(AK, cheap, nonce=nonce), "SignatureNonceUsed", 400)
     assert_own_error(second, second.call(AK, cheap), "InvalidParam.ImageTypeEmpty", 400)
+
+
+REFUSED = {
+    "wrong secret": (lambda c: c.with_secret(c.secret[::-1]), {}),
+    "unknown key": (lambda c: Credentials(c.key_id[:-4] + "ZZZZ", c.secret, c.token), {}),
+    "stale timestamp": (lambda c: c, {"timestamp": "2020-01-01T00:00:00Z"}),
+}
+
+
+@pytest.mark.parametrize("name", ["py-tea-v3", "py-tea-v2-sts", "py-core-json", "node-tea-v3", "node-popcore"])
+def test_signatures_are_checked_before_any_image_is_fetched(
+    name: str, make_driver: Callable[[str, str], Driver], signed_server: str, image_host: ImageHost
+) -> None:
+    driver = make_driver(name, signed_server)
+    creds = STS if driver.sts else AK
+    for label, (change, pins) in REFUSED.items():
+        path = f"/{name}/{label.replace(' ', '-')}.jpg"
+        outcome = driver.call(change(creds), params(target=image_host.base_url + path), **pins)
+        assert not outcome.ok, (label, outcome)
+        assert image_host.hits.get(path, 0) == 0, f"{label}: image fetched before the signature was checked"
+    path = f"/{name}/signed.jpg"
+    outcome = driver.call(creds, params(target=image_host.base_url + path))
+    assert outcome.ok, outcome
+    assert image_host.hits[path] == 1
