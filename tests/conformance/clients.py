@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -74,7 +75,11 @@ def pinned(owner: Any, name: str, value: str | None) -> Iterator[None]:
         yield
         return
     original = owner.__dict__[name]
-    setattr(owner, name, staticmethod(lambda *args, **kwargs: value))
+
+    def fixed(*args: object, **kwargs: object) -> str:
+        return value
+
+    setattr(owner, name, fixed if isinstance(owner, ModuleType) else staticmethod(fixed))
     try:
         yield
     finally:
