@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import numpy as np
 import pytest
 
@@ -217,3 +218,11 @@ def test_signatures_are_checked_before_any_image_is_fetched(
     outcome = driver.call(creds, params(target=image_host.base_url + path))
     assert outcome.ok, outcome
     assert image_host.hits[path] == 1
+
+
+def test_with_a_keys_file_every_request_must_be_signed(signed_server: str) -> None:
+    base = f"http://{signed_server}"
+    assert httpx.get(f"{base}/readyz").json()["signatures"] == "required"
+    unsigned = httpx.post(base + "/", data={"Action": "CompareFaces", "Version": "2019-03-07", **params()}, timeout=30)
+    assert unsigned.status_code == 400
+    assert unsigned.json()["Code"] == "MissingParameter"
