@@ -10,6 +10,9 @@ WORKDIR /opt/comparefaces/src
 COPY pyproject.toml README.md ./
 COPY app ./app
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
+    # onnxruntime and onnxruntime-gpu ship the same module: keep only the GPU one in the GPU image.
+    && if [ "$EXTRAS" = "gpu" ]; then pip uninstall -y onnxruntime \
+       && pip install --no-cache-dir --force-reinstall --no-deps onnxruntime-gpu; fi \
     && useradd --system --uid 10001 --home /opt/comparefaces comparefaces \
     && mkdir -p /opt/comparefaces/cache /opt/comparefaces/models \
     # Bake the embedded models in: verify their sha256 and convert them to float32 once, at build time.

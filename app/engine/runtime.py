@@ -43,6 +43,8 @@ def create_session(model_path: Path, provider: str, intra_op_threads: int) -> or
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     wanted = PROVIDERS[provider]
+    if provider == "cuda" and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* pip packages the gpu extra installs
     if provider == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         raise ProviderUnavailableError(
             "COMPAREFACES_EXECUTION_PROVIDER=cuda but onnxruntime has no CUDAExecutionProvider "
