@@ -1,0 +1,149 @@
+"""Bounded work and faults, on a real server: admission control, slow and dead image hosts, a
+stuck inference. Each fault costs the requests it touches, never the server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from app.engine.engine import FaceEngine
+from app.engine.packs import load_engine
+from app.settings import Settings
+from tests.conftest import compare
+from tests.helpers.image_host import ImageHost, image_host
+from tests.helpers.images import b64
+from tests.helpers.server import run_server
+from tests.hostile.hostile_images import face_jpeg
+
+FACE = face_jpeg()
+STALL_MARK = b"\xff\xd9STALL"  # trailing bytes after the JPEG's end: decoders ignore them
+
+
+@dataclass
+class Rig:
+    url: str
+    images: str
+    host: ImageHost
+    release_stall: threading.Event
+
+
+def stalling_engine(release: threading.Event) -> Callable[[Settings], FaceEngine]:
+    """The real engine, except that an image ending with STALL_MARK hangs its inference thread until
+    ``release`` is set (fault injection: a stuck inference cannot be caused on purpose otherwise)."""
+
+    def factory(settings: Settings) -> FaceEngine:
+        engine = load_engine(settings)
+        embed_pair = engine.embed_pair
+
+        def stalling_embed_pair(source: bytes, *args: object) -> object:
+            if source.endswith(STALL_MARK):
+                release.wait(30)
+            return embed_pair(source, *args)  # type: ignore[arg-type]
+
+        engine.embed_pair = stalling_embed_pair  # type: ignore[method-assign,assignment]
+        return engine
+
+    return factory
+
+
+@pytest.fixture(scope="module")
+def rig(server_settings: Settings) -> Iterator[Rig]:
+    release = threading.Event()
+    settings = server_settings.model_copy(
+        update={
+            "max_in_flight": 3,
+            "inference_workers": 2,
+            "fetch_total_timeout_s": 2.0,
+            "fetch_read_timeout_s": 2.0,
+            "inference_timeout_s": 1.5,
+        }
+    )
+    with image_host(FACE) as (images, host), run_server(settings, engine_factory=stalling_engine(release)) as url:
+        yield Rig(url, images, host, release)
+        release.set()
+
+
+def pair(source: str, target: str = b64(FACE)) -> dict[str, str]:
+    return {"SourceImageType": "FacePic", "SourceImageValue": source, "TargetImageType": "FacePic",
+            "TargetImageValue": target}
+
+
+def timed(client: httpx.Client, params: dict[str, str]) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = compare(client, params)
+    return response, time.monotonic() - started
+
+
+def test_admission_bounds_running_and_queued_work(rig: Rig) -> None:
+    """max_in_flight=3: three requests held by a slow image host are admitted; the other seven
+    are refused at once with Throttling.User and x-acs-retry-after, not queued."""
+    with httpx.Client(base_url=rig.url, timeout=30) as client, ThreadPoolExecutor(10) as pool:
+        slow = pair(f"{rig.images}/slow/1.5/face.jpg")
+        held = [pool.submit(timed, client, slow) for _ in range(3)]
+        for _ in range(3):
+            assert rig.host.wait_started()  # all three admitted and fetching
+        refused = [pool.submit(timed, client, pair(b64(FACE))) for _ in range(7)]
+        for future in refused:
+            response, seconds = future.result()
+            assert response.status_code == 429, response.text
+            assert response.json()["Code"] == "Throttling.User"
+            assert int(response.headers["x-acs-retry-after"]) > 0
+            assert seconds < 1.0
+        for future in held:
+            response, seconds = future.result()
+            assert response.status_code == 200, response.text
+            assert seconds >= 1.4
+        assert compare(client, pair(b64(FACE))).status_code == 200  # slots given back
+
+
+def test_slow_and_dead_image_hosts_cost_one_request(rig: Rig) -> None:
+    with httpx.Client(base_url=rig.url, timeout=30) as client, ThreadPoolExecutor(2) as pool:
+        dead = pool.submit(timed, client, pair(f"{rig.images}/dead/face.jpg"))
+        drip = pool.submit(timed, client, pair(f"{rig.images}/drip/face.jpg"))
+        assert rig.host.wait_started() and rig.host.wait_started()
+        response, seconds = timed(client, pair(b64(FACE)))  # the third slot still serves at once
+        assert response.status_code == 200
+        assert seconds < 1.5
+        for future in (dead, drip):
+            response, seconds = future.result()
+            assert response.status_code == 400
+            assert response.json()["Code"] == "InvalidParam.ImageNotFound"
+            assert 1.8 < seconds < 6  # the fetch deadline (2 s), not the host, decides
+        assert compare(client, pair(b64(FACE))).status_code == 200
+
+
+def test_a_failing_image_cancels_the_other_fetch(rig: Rig) -> None:
+    """The target is refused at once, so the slow source fetch is cancelled with the request:
+    no fetch outlives its request (and its admission slot)."""
+    with httpx.Client(base_url=rig.url, timeout=30) as client:
+        response, seconds = timed(client, pair(f"{rig.images}/slow/1.5/face.jpg", "base64://%%%"))
+        assert response.json()["Code"] == "InvalidParam.ImageValuePatternError"
+        assert seconds < 1.0
+        time.sleep(0.2)
+        assert not rig.host.wait_started(0.1)  # the address was refused before any fetch began
+
+
+def test_stuck_inference_costs_one_request(rig: Rig) -> None:
+    stuck_image = b64(FACE + STALL_MARK)
+    with httpx.Client(base_url=rig.url, timeout=30) as client, ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(timed, client, pair(stuck_image))
+        time.sleep(0.3)
+        for _ in range(3):  # the other inference worker keeps serving meanwhile
+            response, seconds = timed(client, pair(b64(FACE)))
+            assert response.status_code == 200
+            assert seconds < 1.5
+        response, seconds = stuck.result()
+        assert response.status_code == 503, response.text
+        assert response.json()["Code"] == "ServiceUnavailable"
+        assert "x-acs-retry-after" not in response.headers
+        assert 1.4 < seconds < 4  # the inference budget (1.5 s)
+        rig.release_stall.set()
+        time.sleep(0.2)
+        rig.release_stall.clear()
+        assert compare(client, pair(b64(FACE))).status_code == 200
