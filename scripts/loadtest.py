@@ -91,6 +91,7 @@ def face_photos(limit: int = 24) -> list[bytes]:
 
 def id_portrait(photo: bytes) -> bytes:
     pixels = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    assert pixels is not None
     height, width = pixels.shape[:2]
     crop = pixels[int(height * 0.18) : int(height * 0.88), int(width * 0.22) : int(width * 0.78)]
     return jpeg(cv2.resize(crop, (102, 126)))
