@@ -23,25 +23,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker(LAST) is not None)  # stable: order kept otherwise
 
 
+# Loggers of the client side of tests (the official SDKs, the fuzzers). The SDKs log the answers
+# they get, and SignatureDoesNotMatch answers quote the string to sign, images included, as the
+# original service does: those are the client's logs, kept apart from the server's.
+CLIENT_LOGGERS = ("aliyunsdkcore", "alibabacloud", "darabonba", "Tea", "schemathesis", "hypothesis")
+SERVER_LOG = "test-process.log"
+CLIENT_LOG = "test-clients.log"
+
+
+class _ClientRecords(logging.Filter):
+    def __init__(self, keep_clients: bool) -> None:
+        super().__init__()
+        self.keep_clients = keep_clients
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith(CLIENT_LOGGERS) == self.keep_clients
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every log of the run lands here: the test process's (in-thread servers) at INFO, as
-    ``comparefaces serve`` logs, and spawned servers' output. The privacy test scans it."""
+    ``comparefaces serve`` logs, and spawned servers' output. The privacy test scans it
+    (all but the client libraries' records, which go to their own file)."""
     folder = tmp_path_factory.mktemp("logs")
-    handler = logging.FileHandler(folder / "test-process.log", encoding="utf-8")
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    handlers = []
+    for name, keep_clients in ((SERVER_LOG, False), (CLIENT_LOG, True)):
+        handler = logging.FileHandler(folder / name, encoding="utf-8")
+        handler.setLevel(logging.INFO)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(_ClientRecords(keep_clients))
+        root.addHandler(handler)
+        handlers.append(handler)
     previous_level = root.level
-    root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # as app.logs.configure_logging
     os.environ[LOG_DIR_VARIABLE] = str(folder)
     yield folder
     os.environ.pop(LOG_DIR_VARIABLE, None)
-    root.removeHandler(handler)
     root.setLevel(previous_level)
-    handler.close()
+    for handler in handlers:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture(scope="session")

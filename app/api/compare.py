@@ -83,8 +83,7 @@ async def compare_faces(
     try:
         result = await asyncio.wait_for(asyncio.wrap_future(future), inference_timeout_s)
     except asyncio.TimeoutError as exc:
-        future.cancel()
         raise ServiceUnavailable() from exc
     finally:
-        future.cancel()  # no-op once done; drops the work item if the request was cancelled
+        future.cancel()  # no-op once running or done; drops the queued work item otherwise
     return comparison_data(result)
