@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every field is read from ``COMPAREFACES_<NAME>``; see ``.env.example``."""
 
-    model_config = SettingsConfigDict(env_prefix="COMPAREFACES_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="COMPAREFACES_", env_file=None, env_ignore_empty=True, extra="ignore")
 
     host: str = "0.0.0.0"
     port: int = 8080
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         description="how far (seconds) a signed request's Timestamp / x-acs-date may be from the server clock",
     )
 
-    # Load and faults (see docs/readme/safety.md)
+    # Load and faults (README: "Safety")
     max_open_requests: int = Field(
         default=64,
         description="requests being received, checked or compared at once; past it: Throttling.User, body unread",

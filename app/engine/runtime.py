@@ -33,6 +33,7 @@ def create_session(model_path: Path, provider: str, intra_op_threads: int) -> or
 
     ``intra_op_threads`` 0 means one per usable core.
     """
+    ort.disable_telemetry_events()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads or usable_cores()
