@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from app.api.factory import create_app
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
 from app.engine.types import Face, ImageType
@@ -35,7 +27,8 @@ from tests.conformance.clients import (
     node_unavailable,
 )
 from tests.helpers.images import astronaut_face_crop, encode
-from tests.helpers.server import free_port
+from tests.helpers.redis import run_redis
+from tests.helpers.server import run_server
 
 # The same test key as the captures in ../shared/reference/sdk-wire.
 AK = Credentials("LTAI5tFAKEKEYID0000001", "FakeSecret0123456789abcdefABCDEF")
@@ -65,32 +58,10 @@ def iso(moment: datetime) -> str:
 
 
 @contextmanager
-def serve(app: FastAPI, *, startup_timeout_s: float = 60.0) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1; yield ``127.0.0.1:PORT`` (what SDK configs call the endpoint)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout_s
-    while True:
-        if not thread.is_alive():
-            raise RuntimeError("server exited during start-up")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError("server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+def serve(settings: Settings, engine_factory: Callable[[Settings], FaceEngine] = load_engine) -> Iterator[str]:
+    """The real server on 127.0.0.1; yields ``127.0.0.1:PORT`` (what SDK configs call the endpoint)."""
+    with run_server(settings, engine_factory=engine_factory) as url:
+        yield url.removeprefix("http://")
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +102,7 @@ def conformance_settings(keys_file: Path, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="session")
 def signed_server(conformance_settings: Settings) -> Iterator[str]:
     """The real app, signatures required; yields ``127.0.0.1:PORT`` (what SDK configs call the endpoint)."""
-    with serve(create_app(conformance_settings)) as endpoint:
+    with serve(conformance_settings) as endpoint:
         yield endpoint
 
 
@@ -153,7 +124,7 @@ def broken_engine(settings: Settings) -> FaceEngine:
 
 @pytest.fixture(scope="session")
 def failing_server(conformance_settings: Settings) -> Iterator[str]:
-    with serve(create_app(conformance_settings, engine_factory=broken_engine)) as endpoint:
+    with serve(conformance_settings, engine_factory=broken_engine) as endpoint:
         yield endpoint
 
 
@@ -211,38 +182,15 @@ def creds(driver: Driver) -> Credentials:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``redis-server`` on 127.0.0.1 (skips with the reason when it is not installed)."""
-    pytest.importorskip("redis", reason="the redis Python client is not installed")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with run_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def redis_servers(conformance_settings: Settings, redis_url: str) -> Iterator[tuple[str, str]]:
     """Two servers behind an imaginary load balancer, sharing their nonces through one Redis."""
     settings = conformance_settings.model_copy(update={"redis_url": redis_url})
-    with serve(create_app(settings)) as first, serve(create_app(settings)) as second:
+    with serve(settings) as first, serve(settings) as second:
         yield first, second
 
 
