@@ -34,16 +34,20 @@ class LocalObjectStore:
         if not path.is_file():
             raise ImageNotFound()
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise ImageValuePatternError()
-        return data
+            return within_cap(handle.read(max_bytes + 1), max_bytes)
 
     async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
         return await asyncio.to_thread(self._read, bucket, key, max_bytes)
 
     async def close(self) -> None:
         return None
+
+
+def within_cap(data: bytes, max_bytes: int) -> bytes:
+    """``data`` read with one byte to spare, refused if that byte arrived (the object is too large)."""
+    if len(data) > max_bytes:
+        raise ImageValuePatternError()
+    return data
 
 
 class S3ObjectStore:
@@ -72,20 +76,15 @@ class S3ObjectStore:
 
         try:
             response = self._client.get_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            raise ImageNotFound() from exc
-        except BotoCoreError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise ImageNotFound() from exc
         body = response["Body"]
         try:
             if int(response.get("ContentLength") or 0) > max_bytes:
                 raise ImageValuePatternError()
-            data: bytes = body.read(max_bytes + 1)
+            return within_cap(body.read(max_bytes + 1), max_bytes)
         finally:
             body.close()
-        if len(data) > max_bytes:
-            raise ImageValuePatternError()
-        return data
 
     async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
         return await asyncio.to_thread(self._read, bucket, key, max_bytes)
