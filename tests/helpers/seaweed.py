@@ -150,7 +150,7 @@ def run_seaweedfs(tmp_path: Path, *, startup_timeout_s: float = 30.0) -> Iterato
         "-master.volumeSizeLimitMB=64",
         f"-volume.port={volume}",
         f"-volume.port.grpc={volume_grpc}",
-        "-volume.max=4",
+        "-volume.max=32",
         "-volume.preStopSeconds=0",
         "-filer",
         f"-filer.port={filer}",
