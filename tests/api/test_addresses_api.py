@@ -54,9 +54,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_oss_address_on_an_s3_compatible_store(s3_server: str) -> None:
     with httpx.Client(base_url=s3_server, timeout=60) as client:
-        found = compare(client, pair(f"oss://{BUCKET}:people/astronaut.jpg", f"oss://{BUCKET}:people/astronaut face.png"))
-        missing_key = compare(client, pair(f"oss://{BUCKET}:people/nobody.jpg", f"oss://{BUCKET}:people/astronaut.jpg"))
-        missing_bucket = compare(client, pair("oss://no-such-bucket:a.jpg", f"oss://{BUCKET}:people/astronaut.jpg"))
+        photo = f"oss://{BUCKET}:people/astronaut.jpg"
+        found = compare(client, pair(photo, f"oss://{BUCKET}:people/astronaut face.png"))
+        missing_key = compare(client, pair(f"oss://{BUCKET}:people/nobody.jpg", photo))
+        missing_bucket = compare(client, pair("oss://no-such-bucket:a.jpg", photo))
     assert found.status_code == 200, found.text
     assert found.json()["Data"]["SimilarityScore"] > 90
     for response in (missing_key, missing_bucket):
