@@ -106,7 +106,11 @@ def load_models(settings: Settings) -> LoadedModels:
 
 def load_engine(settings: Settings) -> FaceEngine:
     """A ready engine for ``settings``; refuses a pack that has no calibration to stand behind."""
-    models = load_models(settings)
+    return engine_for(load_models(settings), settings)
+
+
+def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
+    """The engine running ``models``, with their calibration (refused if missing or for other models)."""
     command = (
         f"COMPAREFACES_MODEL={settings.model} comparefaces calibrate DIR --out {models.calibration_path} "
         "(DIR: one folder of photos per person, e.g. ../shared/data/lfw-dev)"

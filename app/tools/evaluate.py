@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from app.engine.calibration import CALIBRATED_FARS, Calibration, threshold_at_far
-from app.engine.packs import load_engine
+from app.engine.packs import engine_for, load_models
 from app.engine.types import ImageType, pair_type
 from app.settings import Settings
 from app.tools.dataset import EmbeddedSet, PairScores, embed_directory, pair_scores
@@ -91,10 +91,9 @@ def pairs_scores(data: EmbeddedSet, pairs: list[tuple[str, int, str, int, bool]]
 def evaluate(
     settings: Settings, root: Path, *, pairs_file: Path | None = None, plot: Path | None = None
 ) -> EvaluationReport:
-    engine = load_engine(settings)
-    from app.engine.packs import load_models
-
-    data = embed_directory(load_models(settings), root)
+    models = load_models(settings)
+    engine = engine_for(models, settings)  # refuses an uncalibrated pack before the long embedding
+    data = embed_directory(models, root)
     report = EvaluationReport(engine.model_id, len(data.photos), len(data.people), data.missed)
     calibration: Calibration = engine.calibration
     all_scores: dict[str, PairScores] = {}
