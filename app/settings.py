@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     )
     execution_provider: Literal["cpu", "cuda"] = "cpu"
     intra_op_threads: int = Field(0, description="onnxruntime threads per call; 0 = number of cores")
-    inference_workers: int = Field(2, description="threads that run inference concurrently")
+    inference_workers: int = Field(0, description="threads that run inference concurrently; 0 = number of cores")
+    recognizer_backend: Literal["opencv", "onnxruntime"] = Field(
+        "opencv",
+        description="what runs the embedded SFace recognizer on CPU (opencv: same embeddings, 1.6x faster on AVX2); "
+        "with the cuda provider onnxruntime always does",
+    )
     detection_max_side: int = Field(320, description="longest side of the image the detector sees (pixels)")
     min_detection_score: float = 0.6
     model_download_base_url: str = Field(

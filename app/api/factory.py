@@ -24,6 +24,7 @@ from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
+from app.engine.runtime import usable_cores
 from app.errors import (
     ActionNotFound,
     ApiError,
@@ -78,7 +79,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = engine_factory(settings)
         engine.warm_up()
-        executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
+        workers = settings.inference_workers or usable_cores()
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         loader = ImageLoader(UrlFetcher(settings), create_object_store(settings), settings.max_image_bytes)
         services = Services(
             settings=settings,
@@ -90,7 +92,7 @@ def create_app(
             open_requests=asyncio.Semaphore(settings.max_open_requests),
         )
         app.state.services = services
-        log.info("ready: model %s, %d inference workers", engine.model_id, settings.inference_workers)
+        log.info("ready: model %s, %d inference workers", engine.model_id, workers)
         try:
             yield
         finally:

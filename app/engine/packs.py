@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import cv2
+
 from app.engine.calibration import Calibration
 from app.engine.engine import FaceEngine
 from app.engine.onnx_convert import converted_copy
-from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
-from app.engine.runtime import create_session
+from app.engine.recognizer import OnnxRecognizer, OpenCvRecognizer, RecognizerPreprocessing
+from app.engine.runtime import create_session, usable_cores
 from app.engine.types import Detector, Recognizer
 from app.engine.yunet import YuNetDetector
 from app.settings import Settings
@@ -82,10 +84,15 @@ def load_default_models(settings: Settings) -> LoadedModels:
         target_side=settings.detection_max_side,
         score_threshold=settings.min_detection_score,
     )
-    recognizer = OnnxRecognizer(
-        create_session(converted_copy(recognizer_file, settings.cache_dir), settings.execution_provider, threads),
-        SFACE_PREPROCESSING,
-    )
+    recognizer_fp32 = converted_copy(recognizer_file, settings.cache_dir)
+    recognizer: Recognizer
+    if settings.execution_provider == "cpu" and settings.recognizer_backend == "opencv":
+        cv2.setNumThreads(threads or usable_cores())  # process-wide: OpenCV has one thread pool
+        recognizer = OpenCvRecognizer(recognizer_fp32, SFACE_PREPROCESSING)
+    else:
+        recognizer = OnnxRecognizer(
+            create_session(recognizer_fp32, settings.execution_provider, threads), SFACE_PREPROCESSING
+        )
     return LoadedModels(
         model_id=DEFAULT_MODEL_ID,
         detector=detector,
