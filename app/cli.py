@@ -14,12 +14,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.api.factory import create_app
+    from app.engine.packs import ModelPackError, load_engine
+    from app.engine.runtime import ProviderUnavailableError
     from app.logs import configure_logging
 
     configure_logging(settings.log_level)
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    try:  # before binding the port, so that a pack that cannot serve says why in one line
+        engine = load_engine(updated)
+    except (ModelPackError, ProviderUnavailableError) as error:
+        print(f"comparefaces: {error}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(updated),
+        create_app(updated, engine_factory=lambda _: engine),
         host=updated.host,
         port=updated.port,
         access_log=False,  # our own access log records no query strings (they may carry images)

@@ -29,9 +29,17 @@ class Canvas:
     pixels: np.ndarray
     scale: float  # canvas px per source px
     offset: tuple[float, float]  # canvas (x, y) of the source's top-left corner
+    source_size: tuple[int, int]  # width, height of the source image
 
     def to_source(self, points: np.ndarray) -> np.ndarray:
         return (points - np.asarray(self.offset, dtype=np.float32)) / self.scale
+
+    def box_to_source(self, box: np.ndarray) -> np.ndarray:
+        """(x1, y1, x2, y2) in the source, clipped to it: a face cut by the image edge counts only
+        for its visible part (detectors extrapolate its box into the padding, past the subject's)."""
+        width, height = self.source_size
+        corners = self.to_source(np.asarray(box, dtype=np.float32).reshape(2, 2))
+        return np.clip(corners, 0, [width, height]).reshape(4)
 
 
 def detection_canvas(image: np.ndarray, target_side: int, pad_ratio: float, multiple: int = 32) -> Canvas:
@@ -54,7 +62,7 @@ def detection_canvas(image: np.ndarray, target_side: int, pad_ratio: float, mult
     canvas = np.zeros((canvas_h, canvas_w, 3), dtype=np.uint8)
     canvas[pad_px : pad_px + new_h, pad_px : pad_px + new_w] = resized
     scale_x, scale_y = new_w / width, new_h / height
-    return Canvas(canvas, float((scale_x + scale_y) / 2), (float(pad_px), float(pad_px)))
+    return Canvas(canvas, float((scale_x + scale_y) / 2), (float(pad_px), float(pad_px)), (width, height))
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:

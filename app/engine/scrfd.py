@@ -124,7 +124,7 @@ class ScrfdDetector:
         scores, boxes, landmarks = decode_scrfd(raw, height, width, self.score_threshold)
         return [
             DetectedFace(
-                box=canvas.to_source(boxes[i].reshape(2, 2)).reshape(4),
+                box=canvas.box_to_source(boxes[i]),
                 landmarks=canvas.to_source(landmarks[i]),
                 score=float(scores[i]),
             )

@@ -76,7 +76,7 @@ class YuNetDetector:
         for i in non_max_suppression(scores, boxes, self.iou_threshold):
             faces.append(
                 DetectedFace(
-                    box=canvas.to_source(boxes[i].reshape(2, 2)).reshape(4),
+                    box=canvas.box_to_source(boxes[i]),
                     landmarks=canvas.to_source(landmarks[i]),
                     score=float(scores[i]),
                 )

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from app.engine.calibration import CALIBRATED_FARS, Calibration, threshold_at_far
+from app.engine.engine import FaceEngine
 from app.engine.packs import engine_for, load_models
 from app.engine.types import ImageType, pair_type
 from app.settings import Settings
@@ -93,7 +94,13 @@ def evaluate(
 ) -> EvaluationReport:
     models = load_models(settings)
     engine = engine_for(models, settings)  # refuses an uncalibrated pack before the long embedding
-    data = embed_directory(models, root)
+    return evaluate_embeddings(engine, embed_directory(models, root), pairs_file=pairs_file, plot=plot)
+
+
+def evaluate_embeddings(
+    engine: FaceEngine, data: EmbeddedSet, *, pairs_file: Path | None = None, plot: Path | None = None
+) -> EvaluationReport:
+    """The report for photos already embedded by ``engine``'s models."""
     report = EvaluationReport(engine.model_id, len(data.photos), len(data.people), data.missed)
     calibration: Calibration = engine.calibration
     all_scores: dict[str, PairScores] = {}

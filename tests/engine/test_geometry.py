@@ -47,3 +47,11 @@ def test_id_portrait_crop_has_chip_size() -> None:
     image = np.full((250, 250, 3), 90, np.uint8)
     portrait = id_portrait_crop(image, np.array([80, 70, 170, 180], np.float32))
     assert portrait.shape[:2][::-1] == ID_PORTRAIT_SIZE
+
+
+def test_boxes_are_clipped_to_the_source_image() -> None:
+    """A face cut by the image edge counts for its visible part only (pure-area choice)."""
+    canvas = detection_canvas(np.zeros((100, 200, 3), np.uint8), target_side=320, pad_ratio=0.15)
+    corners = np.array([[-10.0, -5.0], [250.0, 60.0]], dtype=np.float32)  # source coordinates, past the edges
+    on_canvas = corners * canvas.scale + np.asarray(canvas.offset, dtype=np.float32)
+    assert np.allclose(canvas.box_to_source(on_canvas.reshape(4)), [0, 0, 200, 60], atol=1e-3)

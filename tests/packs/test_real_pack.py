@@ -131,10 +131,11 @@ def test_uncalibrated_pack_refuses_to_start_and_names_the_command(tmp_path: Path
         timeout=120,
     )
     output = done.stdout + done.stderr
-    assert done.returncode != 0
+    assert done.returncode == 2
+    assert "\ncomparefaces: model pack 'fresh'" in done.stderr
     assert "is not calibrated" in output
     assert "COMPAREFACES_MODEL=fresh comparefaces calibrate DIR --out" in output
-    assert "Application startup failed" in output
+    assert "Traceback" not in output
 
 
 def test_calibration_file_records_model_dataset_and_thresholds(calibrated_pack: CalibratedPack) -> None:
