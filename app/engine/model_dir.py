@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from app.engine.packs import BUNDLED_CALIBRATIONS, DEFAULT_PACK, LoadedModels, ModelPackError
+from app.engine.packs import (
+    BUNDLED_CALIBRATIONS,
+    DEFAULT_PACK,
+    LoadedModels,
+    ModelPackError,
+    detector_network,
+    recognizer_network,
+)
 from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
-from app.engine.runtime import create_session
+from app.engine.runtime import Network
 from app.engine.scrfd import DetectorPreprocessing, ScrfdDetector
 from app.settings import Settings
 
@@ -177,17 +183,17 @@ def pack_sha256(pack: PackFiles) -> dict[str, str]:
     return {path.name: file_sha256(path) for path in (pack.detector, pack.recognizer)}
 
 
-def graph_input_size(session: ort.InferenceSession) -> int | None:
-    shape = session.get_inputs()[0].shape
-    return shape[2] if len(shape) == 4 and isinstance(shape[2], int) else None
+def graph_input_size(network: Network) -> int | None:
+    shape = network.input_shape
+    return shape[2] if len(shape) == 4 else None
 
 
 class FixedBatchRecognizer(OnnxRecognizer):
     """For graphs exported with a fixed batch size (often 1): crops go in chunks of exactly that
     size, the last one zero-padded."""
 
-    def __init__(self, session: ort.InferenceSession, prep: RecognizerPreprocessing, batch: int) -> None:
-        super().__init__(session, prep)
+    def __init__(self, network: Network, prep: RecognizerPreprocessing, batch: int) -> None:
+        super().__init__(network, prep)
         self.batch = batch
 
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
@@ -213,32 +219,31 @@ def graph_normalisation(path: Path) -> dict[str, float]:
 
 
 def recognizer_for(
-    session: ort.InferenceSession, manifest_prep: dict[str, Any], graph_prep: dict[str, Any] | None = None
+    network: Network, manifest_prep: dict[str, Any], graph_prep: dict[str, Any] | None = None
 ) -> OnnxRecognizer:
     """Preprocessing: the manifest's entries win, then what the graph says (input size, and
     ``graph_prep``), then ArcFace defaults (112, RGB, 127.5/127.5)."""
     prep = RecognizerPreprocessing(
-        **{"input_size": graph_input_size(session) or 112, **(graph_prep or {}), **manifest_prep}
+        **{"input_size": graph_input_size(network) or 112, **(graph_prep or {}), **manifest_prep}
     )
-    batch = session.get_inputs()[0].shape[0]
-    if isinstance(batch, int) and batch > 0:
-        return FixedBatchRecognizer(session, prep, batch)
-    return OnnxRecognizer(session, prep)
+    batch = network.input_shape[0]
+    if batch is not None:
+        return FixedBatchRecognizer(network, prep, batch)
+    return OnnxRecognizer(network, prep)
 
 
 def load_pack_models(settings: Settings) -> LoadedModels:
     """The detector and recognizer of pack ``settings.model`` under ``settings.models_dir``."""
     pack = read_pack(settings.models_dir, settings.model)
     sha256 = pack_sha256(pack)
-    provider, threads = settings.execution_provider, settings.intra_op_threads
     detector = ScrfdDetector(
-        create_session(pack.detector, provider, threads),
+        detector_network(pack.detector, settings),
         target_side=settings.detection_max_side,
         prep=pack.detector_prep,
         score_threshold=settings.min_detection_score,
     )
     graph_prep = {} if {"mean", "std"} & set(pack.recognizer_prep) else graph_normalisation(pack.recognizer)
-    recognizer = recognizer_for(create_session(pack.recognizer, provider, threads), pack.recognizer_prep, graph_prep)
+    recognizer = recognizer_for(recognizer_network(pack.recognizer, settings), pack.recognizer_prep, graph_prep)
     model_id = pack_model_id(pack, sha256)
     return LoadedModels(
         model_id=model_id,

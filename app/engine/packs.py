@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import cv2
-
 from app.engine.calibration import Calibration
 from app.engine.engine import FaceEngine
 from app.engine.onnx_convert import converted_copy
-from app.engine.recognizer import OnnxRecognizer, OpenCvRecognizer, RecognizerPreprocessing
-from app.engine.runtime import create_session, usable_cores
+from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
+from app.engine.runtime import Network, onnxruntime_network, open_network
 from app.engine.types import Detector, Recognizer
 from app.engine.yunet import YuNetDetector
 from app.settings import Settings
@@ -70,29 +68,33 @@ def verified(path: Path, expected_sha256: str) -> Path:
     return path
 
 
+def detector_network(model_path: Path, settings: Settings) -> Network:
+    return onnxruntime_network(model_path, settings.execution_provider, settings.detector_threads)
+
+
+def recognizer_network(model_path: Path, settings: Settings) -> Network:
+    return open_network(
+        model_path,
+        provider=settings.execution_provider,
+        backend=settings.recognizer_backend,
+        intra_op_threads=settings.intra_op_threads,
+        precision=settings.recognizer_precision,
+    )
+
+
 def load_default_models(settings: Settings) -> LoadedModels:
     folder = embedded_model_dir()
     detector_file = verified(folder / DEFAULT_DETECTOR, DEFAULT_SHA256[DEFAULT_DETECTOR])
     recognizer_file = verified(folder / DEFAULT_RECOGNIZER, DEFAULT_SHA256[DEFAULT_RECOGNIZER])
-    threads = settings.intra_op_threads
     detector = YuNetDetector(
-        create_session(
-            converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True),
-            settings.execution_provider,
-            threads,
-        ),
+        detector_network(converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True), settings),
         target_side=settings.detection_max_side,
         score_threshold=settings.min_detection_score,
     )
-    recognizer_fp32 = converted_copy(recognizer_file, settings.cache_dir)
-    recognizer: Recognizer
-    if settings.execution_provider == "cpu" and settings.recognizer_backend == "opencv":
-        cv2.setNumThreads(threads or usable_cores())  # process-wide: OpenCV has one thread pool
-        recognizer = OpenCvRecognizer(recognizer_fp32, SFACE_PREPROCESSING)
-    else:
-        recognizer = OnnxRecognizer(
-            create_session(recognizer_fp32, settings.execution_provider, threads), SFACE_PREPROCESSING
-        )
+    recognizer = OnnxRecognizer(
+        recognizer_network(converted_copy(recognizer_file, settings.cache_dir), settings),
+        SFACE_PREPROCESSING,
+    )
     return LoadedModels(
         model_id=DEFAULT_MODEL_ID,
         detector=detector,

@@ -1,4 +1,4 @@
-"""SCRFD face detector (insightface, with 5 keypoints) on onnxruntime, at any input size."""
+"""SCRFD face detector (insightface, with 5 keypoints) at any input size."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
 from app.engine.geometry import detection_canvas
+from app.engine.runtime import Network
 from app.engine.types import DetectedFace
 from app.engine.yunet import non_max_suppression
 
@@ -90,7 +90,7 @@ def fit_canvas(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 class ScrfdDetector:
     def __init__(
         self,
-        session: ort.InferenceSession,
+        network: Network,
         *,
         target_side: int,
         prep: DetectorPreprocessing | None = None,
@@ -98,10 +98,8 @@ class ScrfdDetector:
         score_threshold: float = 0.5,
         iou_threshold: float = 0.4,
     ) -> None:
-        self._session = session
-        model_input = session.get_inputs()[0]
-        self._input = model_input.name
-        shape = list(model_input.shape)
+        self._network = network
+        shape = list(network.input_shape)
         height, width = (shape[2], shape[3]) if len(shape) == 4 else (None, None)
         # A graph exported at a fixed size gets canvases of exactly that size.
         self.fixed_size = (height, width) if isinstance(height, int) and isinstance(width, int) else None
@@ -120,7 +118,7 @@ class ScrfdDetector:
         canvas = detection_canvas(image_bgr, self.target_side, self.pad_ratio, multiple=32)
         pixels = fit_canvas(canvas.pixels, *self.fixed_size) if self.fixed_size else canvas.pixels
         height, width = pixels.shape[:2]
-        raw = self._session.run(None, {self._input: self.blob(pixels)})
+        raw = self._network.run(self.blob(pixels))
         scores, boxes, landmarks = decode_scrfd(raw, height, width, self.score_threshold)
         return [
             DetectedFace(

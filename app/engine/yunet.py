@@ -1,12 +1,12 @@
-"""YuNet face detector (OpenCV Zoo) on onnxruntime, at any input size."""
+"""YuNet face detector (OpenCV Zoo), at any input size."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from app.engine.geometry import detection_canvas
+from app.engine.runtime import Network
 from app.engine.types import DetectedFace
 
 STRIDES = (8, 16, 32)
@@ -51,16 +51,14 @@ def non_max_suppression(scores: np.ndarray, boxes: np.ndarray, iou_threshold: fl
 class YuNetDetector:
     def __init__(
         self,
-        session: ort.InferenceSession,
+        network: Network,
         *,
         target_side: int,
         pad_ratio: float = 0.15,
         score_threshold: float = 0.6,
         iou_threshold: float = 0.3,
     ) -> None:
-        self._session = session
-        self._input = session.get_inputs()[0].name
-        self._output_names = [o.name for o in session.get_outputs()]
+        self._network = network
         self.target_side = target_side
         self.pad_ratio = pad_ratio
         self.score_threshold = score_threshold
@@ -70,7 +68,7 @@ class YuNetDetector:
         canvas = detection_canvas(image_bgr, self.target_side, self.pad_ratio)
         height, width = canvas.pixels.shape[:2]
         blob = canvas.pixels.transpose(2, 0, 1)[None].astype(np.float32)
-        raw = dict(zip(self._output_names, self._session.run(None, {self._input: blob}), strict=True))
+        raw = dict(zip(self._network.output_names, self._network.run(blob), strict=True))
         scores, boxes, landmarks = decode_yunet(raw, height, width, self.score_threshold)
         faces = []
         for i in non_max_suppression(scores, boxes, self.iou_threshold):
