@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="recognizer arithmetic on openvino: bf16 where the CPU has bf16 instructions "
         "(1.7x faster, cosine 0.9999 to float32), else float32",
     )
+    recognizer_batch_window_ms: float = Field(
+        0.0,
+        description="gather the crops of concurrent requests for up to this long into one recognizer call "
+        "(helps on a GPU; 0: off, each request embeds its own two crops)",
+    )
+    recognizer_max_batch: int = Field(16, description="most crops in one micro-batched recognizer call")
     detection_max_side: int = Field(320, description="longest side of the image the detector sees (pixels)")
     min_detection_score: float = 0.6
     model_download_base_url: str = Field(
@@ -52,6 +58,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     max_image_bytes: int = 2 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    jpeg_decode_min_side: int = Field(
+        1280,
+        description="large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at least "
+        "this many pixels; 0: always full size",
+    )
     max_in_flight: int = Field(8, description="comparisons admitted at once (running or queued)")
 
     # Image addresses

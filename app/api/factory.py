@@ -99,6 +99,7 @@ def create_app(
             await loader.close()
             await services.authenticator.close()
             executor.shutdown(wait=True)
+            engine.close()
 
     app = FastAPI(title="comparefaces", version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
 

@@ -30,15 +30,17 @@ class FaceEngine:
         *,
         model_id: str,
         max_image_pixels: int = 40_000_000,
+        jpeg_decode_min_side: int = 0,
     ) -> None:
         self.detector = detector
         self.recognizer = recognizer
         self.calibration = calibration
         self.model_id = model_id
         self.max_image_pixels = max_image_pixels
+        self.jpeg_decode_min_side = jpeg_decode_min_side
 
     def decode(self, data: bytes) -> np.ndarray:
-        return decode_image(data, max_pixels=self.max_image_pixels)
+        return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
 
     def embed_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[Face]:
         """Embed the largest face of each BGR image, all crops in one recognizer call."""
@@ -72,6 +74,12 @@ class FaceEngine:
             thresholds=self.calibration.thresholds(kind),
             pair_type=kind,
         )
+
+    def close(self) -> None:
+        """Stop the recognizer's batching thread, if it has one."""
+        close = getattr(self.recognizer, "close", None)
+        if close is not None:
+            close()
 
     def warm_up(self) -> None:
         """Run every model once so the first request does not pay for lazy initialisation."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -85,19 +84,17 @@ def test_fit_canvas_pads_and_trims_right_and_bottom() -> None:
     assert (fitted[:40, :64] == 9).all() and (fitted[40:] == 0).all()
 
 
-class FakeSession:
-    """Stands in for onnxruntime: one face whose box and keypoints sit at fixed canvas positions."""
+class FakeNetwork:
+    """Stands in for a runtime: one face whose box and keypoints sit at fixed canvas positions."""
+
+    output_names = [f"out{i}" for i in range(9)]
 
     def __init__(self, fixed: tuple[int, int] | None = None) -> None:
-        self.fixed = fixed
+        height, width = fixed or (None, None)
+        self.input_shape = (1, 3, height, width)
         self.shapes: list[tuple[int, ...]] = []
 
-    def get_inputs(self) -> list[SimpleNamespace]:
-        height, width = self.fixed or ("h", "w")
-        return [SimpleNamespace(name="input.1", shape=[1, 3, height, width])]
-
-    def run(self, _names: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        blob = feed["input.1"]
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
         self.shapes.append(blob.shape)
         height, width = blob.shape[2:]
         heads = empty_heads(height, width)
@@ -109,29 +106,29 @@ class FakeSession:
 
 
 def test_detector_maps_canvas_coordinates_back_to_the_source_image() -> None:
-    session = FakeSession()
-    detector = ScrfdDetector(session, target_side=128, pad_ratio=0.0)
+    network = FakeNetwork()
+    detector = ScrfdDetector(network, target_side=128, pad_ratio=0.0)
     image = np.zeros((256, 512, 3), np.uint8)  # scaled by 1/4 onto a 128 x 64 canvas
     (face,) = detector.detect(image)
-    assert session.shapes == [(1, 3, 64, 128)]
+    assert network.shapes == [(1, 3, 64, 128)]
     np.testing.assert_allclose(face.box, [64, 64, 192, 192])
     np.testing.assert_allclose(face.landmarks[0], [96, 96])
     assert face.score == pytest.approx(0.95)
 
 
 def test_detector_with_a_fixed_input_size_gets_exactly_that_size() -> None:
-    session = FakeSession(fixed=(96, 96))
-    detector = ScrfdDetector(session, target_side=640, pad_ratio=0.0)
+    network = FakeNetwork(fixed=(96, 96))
+    detector = ScrfdDetector(network, target_side=640, pad_ratio=0.0)
     assert detector.target_side == 96
     detector.detect(np.zeros((100, 200, 3), np.uint8))
-    assert session.shapes == [(1, 3, 96, 96)]
+    assert network.shapes == [(1, 3, 96, 96)]
 
 
 @pytest.mark.skipif(not DET_500M.is_file() or not LFW.is_dir(), reason=f"shared models/photos absent: {SHARED}")
 def test_real_scrfd_finds_the_face_and_its_landmarks() -> None:
-    from app.engine.runtime import create_session
+    from app.engine.runtime import onnxruntime_network
 
-    detector = ScrfdDetector(create_session(DET_500M, "cpu", 1), target_side=320, score_threshold=0.5)
+    detector = ScrfdDetector(onnxruntime_network(DET_500M, "cpu", 1), target_side=320, score_threshold=0.5)
     image = cv2.imread(str(LFW / "Akhmed_Zakayev" / "Akhmed_Zakayev_0001.jpg"))
     assert image is not None
     faces = detector.detect(image)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from app.errors import ImageValuePatternError
-from app.images.decode import decode_image
+from app.images.decode import decode_image, jpeg_reduction
 
 PIXELS = np.random.default_rng(0).integers(0, 255, (64, 48, 3), dtype=np.uint8)
 
@@ -31,3 +31,36 @@ def test_pixel_cap_is_checked_before_decoding() -> None:
     _, data = cv2.imencode(".png", PIXELS)
     with pytest.raises(ImageValuePatternError):
         decode_image(data.tobytes(), max_pixels=1000)
+
+
+@pytest.mark.parametrize(
+    ("size", "keep_side", "factor"),
+    [
+        ((250, 250), 1280, 1),
+        ((4000, 3000), 1280, 2),
+        ((6000, 4000), 700, 8),
+        ((3000, 4000), 1000, 4),
+        ((4000, 3000), 0, 1),
+    ],
+)
+def test_jpeg_reduction_keeps_the_longer_side(size: tuple[int, int], keep_side: int, factor: int) -> None:
+    assert jpeg_reduction(*size, keep_side) == factor
+
+
+def test_large_jpeg_is_decoded_reduced_and_still_oriented() -> None:
+    import io
+
+    from PIL import Image
+
+    wide = cv2.resize(PIXELS, (2600, 1000), interpolation=cv2.INTER_NEAREST)
+    image = Image.fromarray(wide[..., ::-1])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes(), quality=90)
+    data = buffer.getvalue()
+    assert decode_image(data, max_pixels=10**8).shape == (2600, 1000, 3)
+    assert decode_image(data, max_pixels=10**8, keep_side=1280).shape == (1300, 500, 3)
+    assert decode_image(data, max_pixels=10**8, keep_side=600).shape == (650, 250, 3)
+    png = cv2.imencode(".png", wide)[1].tobytes()  # only JPEG decoders scale while decoding
+    assert decode_image(png, max_pixels=10**8, keep_side=600).shape == (1000, 2600, 3)

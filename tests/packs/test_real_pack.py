@@ -25,7 +25,7 @@ from app.engine.geometry import align_face
 from app.engine.model_dir import FixedBatchRecognizer, load_pack_models, read_pack
 from app.engine.packs import BUNDLED_CALIBRATIONS, ModelPackError, load_engine
 from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
-from app.engine.runtime import create_session
+from app.engine.runtime import onnxruntime_network
 from app.engine.scrfd import ScrfdDetector
 from app.settings import Settings
 from app.tools.dataset import id_style_version
@@ -266,8 +266,8 @@ def lfw_image(person: str, number: int) -> np.ndarray:
 
 @pytest.mark.parametrize("side", [160, 256, 320, 480, 640, 1024])
 def test_scrfd_at_any_input_size_finds_the_same_landmarks(side: int) -> None:
-    reference = ScrfdDetector(create_session(DETECTOR, "cpu", 1), target_side=320, score_threshold=0.5)
-    detector = ScrfdDetector(create_session(DETECTOR, "cpu", 1), target_side=side, score_threshold=0.5)
+    reference = ScrfdDetector(onnxruntime_network(DETECTOR, "cpu", 1), target_side=320, score_threshold=0.5)
+    detector = ScrfdDetector(onnxruntime_network(DETECTOR, "cpu", 1), target_side=side, score_threshold=0.5)
     image = lfw_image("Al_Gore", 1)
     expected = largest_face(reference.detect(image)).landmarks
     found = largest_face(detector.detect(image)).landmarks
@@ -291,12 +291,12 @@ def with_fixed_dims(source: Path, target: Path, dims: dict[int, int]) -> Path:
 
 def test_scrfd_exported_at_a_fixed_size_gets_canvases_of_that_size(tmp_path: Path) -> None:
     fixed = ScrfdDetector(
-        create_session(with_fixed_dims(DETECTOR, tmp_path / "det640.onnx", {2: 640, 3: 640}), "cpu", 1),
+        onnxruntime_network(with_fixed_dims(DETECTOR, tmp_path / "det640.onnx", {2: 640, 3: 640}), "cpu", 1),
         target_side=320,
         score_threshold=0.5,
     )
     assert fixed.fixed_size == (640, 640) and fixed.target_side == 640
-    free = ScrfdDetector(create_session(DETECTOR, "cpu", 1), target_side=640, score_threshold=0.5)
+    free = ScrfdDetector(onnxruntime_network(DETECTOR, "cpu", 1), target_side=640, score_threshold=0.5)
     for image in (lfw_image("Al_Gore", 1), cv2.resize(lfw_image("Al_Gore", 1), (500, 300))):
         np.testing.assert_allclose(
             largest_face(fixed.detect(image)).landmarks, largest_face(free.detect(image)).landmarks, atol=1.0
@@ -304,7 +304,7 @@ def test_scrfd_exported_at_a_fixed_size_gets_canvases_of_that_size(tmp_path: Pat
 
 
 def aligned_crops(count: int) -> np.ndarray:
-    detector = ScrfdDetector(create_session(DETECTOR, "cpu", 1), target_side=320)
+    detector = ScrfdDetector(onnxruntime_network(DETECTOR, "cpu", 1), target_side=320)
     crops = []
     for person, number in [("Al_Gore", 1), ("Al_Gore", 2), ("Ahmed_Chalabi", 1), ("Abel_Pacheco", 1)][:count]:
         image = lfw_image(person, number)
@@ -315,13 +315,16 @@ def aligned_crops(count: int) -> np.ndarray:
 @pytest.mark.parametrize("batch", [1, 3])
 def test_recognizer_exported_with_a_fixed_batch_gives_the_same_embeddings(tmp_path: Path, batch: int) -> None:
     prep = RecognizerPreprocessing(std=128.0)
-    free = OnnxRecognizer(create_session(RECOGNIZER, "cpu", 1), prep)
+    free = OnnxRecognizer(onnxruntime_network(RECOGNIZER, "cpu", 1), prep)
     fixed_file = with_fixed_dims(RECOGNIZER, tmp_path / "fixed.onnx", {0: batch})
     make_pack(tmp_path / "models", "fixed")
     (tmp_path / "models" / "fixed" / RECOGNIZER.name).unlink()
     fixed_file.rename(tmp_path / "models" / "fixed" / "mbf_fixed.onnx")
     (tmp_path / "models" / "fixed" / "pack.json").write_text(json.dumps({"recognizer_preprocessing": {"std": 128.0}}))
-    models = load_pack_models(Settings(model="fixed", models_dir=tmp_path / "models", intra_op_threads=1))
+    settings = Settings(
+        model="fixed", models_dir=tmp_path / "models", intra_op_threads=1, recognizer_backend="onnxruntime"
+    )
+    models = load_pack_models(settings)
     assert isinstance(models.recognizer, FixedBatchRecognizer) and models.recognizer.batch == batch
     crops = aligned_crops(4)  # 4 crops: several full batches and a padded last one
     expected = free.embed(crops)
@@ -347,7 +350,7 @@ def test_pack_preprocessing_comes_from_the_manifest(tmp_path: Path) -> None:
 def test_largest_face_is_chosen_by_pure_area_not_by_centrality() -> None:
     """A small face in the centre and a big one at the edge: the big one is compared (insightface's
     own default would favour the centred one)."""
-    detector = ScrfdDetector(create_session(DETECTOR, "cpu", 1), target_side=640)
+    detector = ScrfdDetector(onnxruntime_network(DETECTOR, "cpu", 1), target_side=640)
     big, small = lfw_image("Al_Gore", 1), cv2.resize(lfw_image("Ahmed_Chalabi", 1), (150, 150))
     group = np.full((400, 900, 3), 200, np.uint8)
     group[75:325, 0:250] = big
