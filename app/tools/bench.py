@@ -587,6 +587,12 @@ def machine_info() -> dict[str, Any]:
         "numpy": np.__version__,
     }
     try:
+        import openvino
+
+        info["openvino"] = openvino.__version__
+    except ImportError:
+        pass
+    try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         for line in cpuinfo.splitlines():
             if line.startswith("model name"):
@@ -624,7 +630,11 @@ def bench_settings(settings: Settings) -> dict[str, Any]:
         "model",
         "execution_provider",
         "intra_op_threads",
+        "detector_threads",
         "inference_workers",
+        "recognizer_backend",
+        "recognizer_precision",
+        "recognizer_batch_window_ms",
         "detection_max_side",
         "min_detection_score",
         "max_in_flight",
@@ -663,10 +673,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     m, s, run = report["machine"], report["settings"], report["run"]
     lines = [
         f"Run {report['started_at']} (git {m.get('git', '?')}): {m['cpu']}, {m['cores_usable']} cores usable, "
-        f"onnxruntime {m['onnxruntime']}, Python {m['python']}; load average at start "
+        f"onnxruntime {m['onnxruntime']}, OpenVINO {m.get('openvino', '-')}, Python {m['python']}; "
+        "load average at start "
         f"{' / '.join(str(x) for x in m.get('load_average_at_start', []))}.",
-        f"Server: model `{s['model']}` on `{s['execution_provider']}`, intra_op_threads={s['intra_op_threads']}, "
-        f"inference_workers={s['inference_workers']}, detection_max_side={s['detection_max_side']}"
+        f"Server: model `{s['model']}` on `{s['execution_provider']}`, recognizer on {s.get('recognizer_backend')} "
+        f"({s.get('recognizer_precision')}), intra_op_threads={s['intra_op_threads']}, "
+        f"detector_threads={s.get('detector_threads')}, inference_workers={s['inference_workers']}, "
+        f"batch window {s.get('recognizer_batch_window_ms')} ms, detection_max_side={s['detection_max_side']}"
         f"{' (settings of this shell; external server)' if run['url_given'] else ''}. "
         f"{report['pairs']['used']} LFW pairs (250x250 JPEG, base64 form bodies), {run['duration_s']:g} s per level.",
     ]

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 import cv2
 import httpx
 import numpy as np
+import pytest
 
+from app.settings import Settings
 from tests.conftest import compare
 from tests.helpers.images import astronaut_bgr, astronaut_face_crop, b64, encode, lfw_bgr, lfw_photo
 
@@ -163,3 +165,25 @@ def test_health_endpoints(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "alive"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and "NOT CHECKED" in ready["signatures"]
+
+
+def test_large_jpeg_decoded_at_reduced_scale_still_matches(client: httpx.Client) -> None:
+    """A 3000x3000 JPEG is decoded at 1/2 scale (JPEG_DECODE_MIN_SIDE 1280) and matches as well."""
+    big = cv2.resize(lfw_bgr("Al_Gore", 1), (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    reduced = score_of(face_pair(client, encode(big, quality=85), lfw_photo("Al_Gore", 2)))
+    original = score_of(face_pair(client, lfw_photo("Al_Gore", 1), lfw_photo("Al_Gore", 2)))
+    assert reduced > 80 and abs(reduced - original) < 5
+
+
+def test_micro_batched_server_gives_the_same_scores(server_settings: Settings, client: httpx.Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers.server import run_server
+
+    pairs = [(lfw_photo("Al_Gore", 1), lfw_photo("Al_Gore", n)) for n in (2, 3, 4)]
+    pairs.append((lfw_photo("Al_Gore", 1), lfw_photo("Ahmed_Chalabi", 1)))
+    expected = [score_of(face_pair(client, a, b)) for a, b in pairs]
+    batched = server_settings.model_copy(update={"recognizer_batch_window_ms": 20.0})
+    with run_server(batched) as url, httpx.Client(base_url=url, timeout=60) as other, ThreadPoolExecutor(4) as pool:
+        scores = list(pool.map(lambda pair: score_of(face_pair(other, *pair)), pairs))
+    assert scores == pytest.approx(expected, abs=0.05)
