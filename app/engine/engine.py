@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,13 +40,35 @@ class FaceEngine:
         self.model_id = model_id
         self.max_image_pixels = max_image_pixels
         self.jpeg_decode_min_side = jpeg_decode_min_side
+        # Detection runs on one thread; a request's second image is detected on this helper while
+        # its first is detected by the caller, so a lone request uses two cores. Under load the
+        # helper is usually busy and callers detect both images themselves (no queue builds up).
+        self._detection_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection-helper")
+        self._helper_free = threading.Semaphore(1)
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
 
+    def _largest(self, pixels: np.ndarray) -> DetectedFace:
+        return largest_face(self.detector.detect(pixels))
+
+    def detect_largest(self, images: Sequence[np.ndarray]) -> list[DetectedFace]:
+        """The largest face of each image; the last one on the helper thread when it is free."""
+        if len(images) < 2 or not self._helper_free.acquire(blocking=False):
+            return [self._largest(pixels) for pixels in images]
+        try:
+            last = self._detection_helper.submit(self._largest, images[-1])
+            try:
+                found = [self._largest(pixels) for pixels in images[:-1]]
+            finally:
+                last_face = last.result()  # waited for (and its error raised) even if an earlier image failed
+            return [*found, last_face]
+        finally:
+            self._helper_free.release()
+
     def embed_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[Face]:
         """Embed the largest face of each BGR image, all crops in one recognizer call."""
-        found = [largest_face(self.detector.detect(pixels)) for pixels, _ in images]
+        found = self.detect_largest([pixels for pixels, _ in images])
         size = self.recognizer.input_size
         crops = np.stack(
             [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
@@ -76,7 +100,8 @@ class FaceEngine:
         )
 
     def close(self) -> None:
-        """Stop the recognizer's batching thread, if it has one."""
+        """Stop the detection helper and the recognizer's batching thread, if it has one."""
+        self._detection_helper.shutdown(wait=True)
         close = getattr(self.recognizer, "close", None)
         if close is not None:
             close()
