@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     recognizer_precision: Literal["bf16", "f32"] = Field(
         "bf16",
         description="recognizer arithmetic on openvino: bf16 where the CPU has bf16 instructions "
-        "(1.7x faster, cosine 0.9999 to float32), else float32",
+        "(1.7x faster, cosine >= 0.9997 to float32), else float32",
     )
     recognizer_batch_window_ms: float = Field(
         0.0,

@@ -32,7 +32,6 @@ class MicroBatchingRecognizer:
         self.input_size = inner.input_size
         self.window_s = window_s
         self.max_batch = max_batch
-        self.calls = 0  # recognizer calls made (for tests and metrics)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="recognizer-batcher", daemon=True)
         self._thread.start()
@@ -74,7 +73,6 @@ class MicroBatchingRecognizer:
             jobs, closing = self._gather(first)
             try:
                 embeddings = self._inner.embed(np.concatenate([job.crops for job in jobs]))
-                self.calls += 1
                 offsets = np.cumsum([len(job.crops) for job in jobs])[:-1]
                 for job, part in zip(jobs, np.split(embeddings, offsets), strict=True):
                     job.embeddings = part

@@ -91,8 +91,9 @@ def create_session(model_path: Path, provider: str, intra_op_threads: int) -> or
 class OnnxRuntimeNetwork:
     def __init__(self, session: ort.InferenceSession) -> None:
         self._session = session
-        self._input = session.get_inputs()[0].name
-        self.input_shape = fixed_dims(session.get_inputs()[0].shape)
+        model_input = session.get_inputs()[0]
+        self._input = model_input.name
+        self.input_shape = fixed_dims(model_input.shape)
         self.output_names = [output.name for output in session.get_outputs()]
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
@@ -131,7 +132,6 @@ class OpenVinoNetwork:
                 "ENABLE_CPU_PINNING": False,  # the host, not us, owns the cores
             },
         )
-        self.precision = precision
         self.input_shape = tuple(
             dim.get_length() if dim.is_static else None for dim in model.inputs[0].get_partial_shape()
         )

@@ -29,8 +29,12 @@ from app.errors import ImageValuePatternError
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "MPO"}
 MIN_SIDE = 8
-REDUCED_JPEG_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
-REDUCED_JPEG_FLAGS[8] = cv2.IMREAD_REDUCED_COLOR_8
+REDUCED_JPEG_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 def jpeg_reduction(width: int, height: int, keep_side: int) -> int:

@@ -676,10 +676,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"onnxruntime {m['onnxruntime']}, OpenVINO {m.get('openvino', '-')}, Python {m['python']}; "
         "load average at start "
         f"{' / '.join(str(x) for x in m.get('load_average_at_start', []))}.",
-        f"Server: model `{s['model']}` on `{s['execution_provider']}`, recognizer on {s.get('recognizer_backend')} "
-        f"({s.get('recognizer_precision')}), intra_op_threads={s['intra_op_threads']}, "
-        f"detector_threads={s.get('detector_threads')}, inference_workers={s['inference_workers']}, "
-        f"batch window {s.get('recognizer_batch_window_ms')} ms, detection_max_side={s['detection_max_side']}"
+        f"Server: model `{s['model']}` on `{s['execution_provider']}`, recognizer on {s['recognizer_backend']} "
+        f"({s['recognizer_precision']}), intra_op_threads={s['intra_op_threads']}, "
+        f"detector_threads={s['detector_threads']}, inference_workers={s['inference_workers']}, "
+        f"batch window {s['recognizer_batch_window_ms']} ms, detection_max_side={s['detection_max_side']}"
         f"{' (settings of this shell; external server)' if run['url_given'] else ''}. "
         f"{report['pairs']['used']} LFW pairs (250x250 JPEG, base64 form bodies), {run['duration_s']:g} s per level.",
     ]
