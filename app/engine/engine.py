@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -14,6 +16,10 @@ from app.engine.geometry import align_face
 from app.engine.types import Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
 from app.errors import NoFaceDetected
 from app.images.decode import decode_image
+
+StageTimer = Callable[[str, float], None]
+"""Told each stage's name ("decode", "detect", "align", "embed") and its seconds, once per call:
+decode per image, detect, align and embed per ``embed_pixels`` call (both images of a pair)."""
 
 
 def largest_face(faces: Sequence[DetectedFace]) -> DetectedFace:
@@ -45,9 +51,22 @@ class FaceEngine:
         # helper is usually busy and callers detect both images themselves (no queue builds up).
         self._detection_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection-helper")
         self._helper_free = threading.Semaphore(1)
+        self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Time the block for ``stage_timer`` (not when it raised: failed stages are not latencies)."""
+        timer = self.stage_timer
+        if timer is None:
+            yield
+            return
+        started = time.perf_counter()
+        yield
+        timer(name, time.perf_counter() - started)
 
     def decode(self, data: bytes) -> np.ndarray:
-        return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
+        with self._stage("decode"):
+            return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
 
     def _largest(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
@@ -68,12 +87,15 @@ class FaceEngine:
 
     def embed_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[Face]:
         """Embed the largest face of each BGR image, all crops in one recognizer call."""
-        found = self.detect_largest([pixels for pixels, _ in images])
+        with self._stage("detect"):
+            found = self.detect_largest([pixels for pixels, _ in images])
         size = self.recognizer.input_size
-        crops = np.stack(
-            [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
-        )
-        embeddings = self.recognizer.embed(crops)
+        with self._stage("align"):
+            crops = np.stack(
+                [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
+            )
+        with self._stage("embed"):
+            embeddings = self.recognizer.embed(crops)
         return [
             Face(embedding=vector, box=face.box, landmarks=face.landmarks, detector_score=face.score, image_type=kind)
             for vector, face, (_, kind) in zip(embeddings, found, images, strict=True)
