@@ -72,6 +72,12 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.compare import run_cli
+
+    return run_cli(args, settings)
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.bench import run_cli
 
@@ -114,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--sha256", default=None, help="expected sha256 of NAME.zip; required to install")
     download.add_argument("--force", action="store_true", help="replace model files already in the folder")
     models.set_defaults(run=cmd_models)
+
+    from app.tools.compare import add_arguments as add_compare_arguments
+
+    one = commands.add_parser("compare", help="compare two images in-process; print what the API would answer")
+    add_compare_arguments(one)
+    one.set_defaults(run=cmd_compare)
 
     from app.tools.bench import add_arguments as add_bench_arguments
 

@@ -105,3 +105,16 @@ class Settings(BaseSettings):
     inference_timeout_s: float = Field(
         default=30.0, description="budget for decoding and inference of one comparison; past it: ServiceUnavailable"
     )
+
+    # Local development (README: "Local development")
+    demo: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="the demo page at GET /demo: auto = on in open mode (no access keys) only; on = also with "
+        "access keys (the page then signs its requests with a key typed into it); off",
+    )
+    faults_file: Path | None = Field(
+        default=None, description="fault injection rules (JSON, re-read on change); needs FAULTS_ENABLED=true"
+    )
+    faults_enabled: bool = Field(
+        default=False, description="allow fault injection; a faults file without it refuses to start"
+    )

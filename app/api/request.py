@@ -23,18 +23,32 @@ class RpcRequest:
     query_params: list[tuple[str, str]]
     body_params: list[tuple[str, str]]
     params: dict[str, str] = field(default_factory=dict)  # query, then body (body wins)
+    duplicate_headers: frozenset[str] = frozenset()  # lower-case names sent more than once
 
     @property
     def wants_xml(self) -> bool:
         return self.params.get("Format", "").lower() == "xml"
 
     @property
+    def signed_by_headers(self) -> bool:
+        """V3 signs the ``x-acs-*`` headers; RPC v1 signs the parameters and no header."""
+        return self.headers.get("authorization", "").lstrip(" \t").startswith("ACS3-")
+
+    def _signed_choice(self, header: str, param: str) -> str:
+        from_header = self.headers.get(header, "").strip(" \t")
+        from_params = self.params.get(param, "")
+        if self.signed_by_headers:
+            return from_header or from_params
+        return from_params or from_header
+
+    @property
     def action(self) -> str:
-        return self.headers.get("x-acs-action") or self.params.get("Action", "")
+        """The signed action: the ``x-acs-action`` header for V3, the ``Action`` parameter otherwise."""
+        return self._signed_choice("x-acs-action", "Action")
 
     @property
     def version(self) -> str:
-        return self.headers.get("x-acs-version") or self.params.get("Version", "")
+        return self._signed_choice("x-acs-version", "Version")
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
@@ -67,6 +81,11 @@ def build_rpc_request(request: Request, body: bytes) -> RpcRequest:
         body_params = parse_pairs(body.decode("utf-8", errors="replace"))
     params = dict(query_params)
     params.update(body_params)
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for raw_name, _ in request.headers.raw:
+        name = raw_name.decode("latin-1").lower()
+        (duplicates if name in seen else seen).add(name)
     return RpcRequest(
         method=request.method,
         path=request.url.path,
@@ -76,4 +95,5 @@ def build_rpc_request(request: Request, body: bytes) -> RpcRequest:
         query_params=query_params,
         body_params=body_params,
         params=params,
+        duplicate_headers=frozenset(duplicates),
     )

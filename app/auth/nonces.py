@@ -12,39 +12,49 @@ from app.errors import ServiceUnavailable, Throttled
 
 
 class NonceStore(Protocol):
-    async def first_use(self, key: str, ttl_s: int) -> bool:
-        """Record ``key`` for ``ttl_s`` seconds; False when it was already recorded and not expired."""
+    async def first_use(self, owner: str, nonce: str, ttl_s: int) -> bool:
+        """Record ``nonce`` of access key ``owner`` for ``ttl_s`` seconds; False when it was already
+        recorded and has not expired. Both arrive in the canonical form the signature covered."""
         ...
 
     async def close(self) -> None: ...
 
 
+def nonce_key(owner: str, nonce: str) -> str:
+    """One unambiguous key per (owner, nonce), whatever characters either holds."""
+    return f"{len(owner)}:{owner}:{nonce}"
+
+
 class MemoryNonceStore:
-    """Bounded and thread-safe. When full of live nonces it refuses new requests (``Throttling.User``)
-    rather than forgetting nonces early, which would let a replay through."""
+    """Bounded and thread-safe, with one share per access key: a key whose share is full of live
+    nonces is refused (``Throttling.User``) rather than having nonces forgotten early, which would
+    let a replay through; other keys are not affected. Memory is bounded by keys x ``max_entries``
+    (owners are keys that passed the signature check)."""
 
     def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_entries = max_entries
+        self.max_entries = max_entries  # per access key
         self._clock = clock
-        self._expiry: OrderedDict[str, float] = OrderedDict()  # insertion order == expiry order (fixed ttl)
+        # insertion order == expiry order (fixed ttl)
+        self._expiry: dict[str, OrderedDict[str, float]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._expiry)
+        return sum(len(entries) for entries in self._expiry.values())
 
-    async def first_use(self, key: str, ttl_s: int) -> bool:
+    async def first_use(self, owner: str, nonce: str, ttl_s: int) -> bool:
         now = self._clock()
         with self._lock:
-            while self._expiry:
-                oldest, expires = next(iter(self._expiry.items()))
+            entries = self._expiry.setdefault(owner, OrderedDict())
+            while entries:
+                oldest, expires = next(iter(entries.items()))
                 if expires > now:
                     break
-                del self._expiry[oldest]
-            if key in self._expiry:
+                del entries[oldest]
+            if nonce in entries:
                 return False
-            if len(self._expiry) >= self.max_entries:
+            if len(entries) >= self.max_entries:
                 raise Throttled()
-            self._expiry[key] = now + ttl_s
+            entries[nonce] = now + ttl_s
             return True
 
     async def close(self) -> None:
@@ -64,11 +74,11 @@ class RedisNonceStore:
 
         self._redis: Any = redis.asyncio.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
-    async def first_use(self, key: str, ttl_s: int) -> bool:
+    async def first_use(self, owner: str, nonce: str, ttl_s: int) -> bool:
         import redis
 
         try:
-            return bool(await self._redis.set(self.PREFIX + key, b"1", nx=True, ex=ttl_s))
+            return bool(await self._redis.set(self.PREFIX + nonce_key(owner, nonce), b"1", nx=True, ex=ttl_s))
         except redis.RedisError as exc:
             raise ServiceUnavailable() from exc
 

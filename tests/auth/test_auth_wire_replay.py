@@ -205,6 +205,8 @@ def expected_error(part: str) -> type[ApiError]:
         return AccessKeyNotFound  # another key, or a token no credential has
     if part.endswith(("SignatureMethod", "SignatureVersion")):
         return IncompleteSignature  # only HMAC-SHA1 / 1.0 exist
+    if part.endswith(("Timestamp", "x-acs-date")):
+        return TimestampExpired  # the year changed: checked before the (costlier) signature
     return SignatureDoesNotMatch
 
 

@@ -111,3 +111,23 @@ def flip_png_idat(data: bytes) -> bytes:
     """The PNG with one bit of its first IDAT flipped (CRC mismatch, broken deflate stream)."""
     at = data.index(b"IDAT") + 4 + 10
     return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1 :]
+
+
+@cache
+def progressive_scan_bomb(side: int = 6000, extra_scans: int = 3000) -> bytes:
+    """A valid progressive JPEG of ``side`` x ``side`` whose smallest scan is repeated ``extra_scans``
+    times: a few hundred KB to send, each repeat one more pass over every coefficient to decode
+    (libjpeg only warns about the bogus progression)."""
+    data = pil_bytes(Image.new("RGB", (side, side), (128, 120, 110)), "JPEG", quality=90, progressive=True)
+    starts = [at for at in range(len(data) - 1) if data[at] == 0xFF and data[at + 1] == 0xDA]
+    end = len(data) - 2  # EOI
+    scans = [data[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    return data[:end] + min(scans[1:], key=len) * extra_scans + data[end:]
+
+
+def full_decode_bomb(fmt: str, side: int = 6000) -> bytes:
+    """A small file that decodes to ``side`` x ``side`` pixels at full size (PNG, WebP or BMP cannot
+    be decoded at a reduced scale)."""
+    tile = np.random.default_rng(1).integers(0, 255, (50, 50, 3), dtype=np.uint8)
+    pixels = cv2.resize(tile, (side, side), interpolation=cv2.INTER_NEAREST)
+    return pil_bytes(Image.fromarray(pixels), fmt, **({"lossless": True} if fmt == "WEBP" else {}))

@@ -64,3 +64,27 @@ def test_large_jpeg_is_decoded_reduced_and_still_oriented() -> None:
     assert decode_image(data, max_pixels=10**8, keep_side=600).shape == (650, 250, 3)
     png = cv2.imencode(".png", wide)[1].tobytes()  # only JPEG decoders scale while decoding
     assert decode_image(png, max_pixels=10**8, keep_side=600).shape == (1000, 2600, 3)
+
+
+def test_jpeg_with_too_many_scans_is_refused_before_decoding() -> None:
+    import time
+
+    from tests.hostile.hostile_images import progressive_scan_bomb
+
+    bomb = progressive_scan_bomb()
+    started = time.perf_counter()
+    with pytest.raises(ImageValuePatternError):
+        decode_image(bomb, max_pixels=40_000_000, keep_side=1280)
+    assert time.perf_counter() - started < 0.5  # refused from a count, not after decoding
+    _, normal = cv2.imencode(".jpg", PIXELS, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert decode_image(normal.tobytes(), max_pixels=10_000).shape == (64, 48, 3)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "BMP"])
+def test_full_size_decode_is_bounded(fmt: str) -> None:
+    from tests.hostile.hostile_images import full_decode_bomb
+
+    with pytest.raises(ImageValuePatternError):
+        decode_image(full_decode_bomb(fmt, side=4100), max_pixels=40_000_000)
+    small = full_decode_bomb(fmt, side=400)
+    assert decode_image(small, max_pixels=40_000_000).shape == (400, 400, 3)
