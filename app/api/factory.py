@@ -22,6 +22,7 @@ from app.api.compare import compare_faces
 from app.api.openapi import COMPARE_FACES_OPERATION
 from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
+from app.demo.routes import install_demo
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
 from app.engine.runtime import usable_cores
@@ -34,6 +35,7 @@ from app.errors import (
     MissingParameter,
     Throttled,
 )
+from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
@@ -56,6 +58,7 @@ class Services:
     authenticator: Authenticator
     admission: asyncio.Semaphore
     open_requests: asyncio.Semaphore
+    faults: FaultInjector | None = None
 
 
 def create_authenticator(settings: Settings) -> Authenticator:
@@ -77,6 +80,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        faults = create_fault_injector(settings)  # refuses a half-configured one before the models load
         engine = engine_factory(settings)
         engine.warm_up()
         workers = settings.inference_workers or usable_cores()
@@ -90,6 +94,7 @@ def create_app(
             authenticator=create_authenticator(settings),
             admission=asyncio.Semaphore(settings.max_in_flight),
             open_requests=asyncio.Semaphore(settings.max_open_requests),
+            faults=faults,
         )
         app.state.services = services
         log.info("ready: model %s, %d inference workers", engine.model_id, workers)
@@ -113,11 +118,15 @@ def create_app(
         body = {"status": "ready", "model": services.engine.model_id, "signatures": "required"}
         if services.authenticator.open_mode:
             body["signatures"] = "NOT CHECKED: no access keys configured (development mode)"
+        if services.faults is not None:
+            body["faults"] = services.faults.describe()
         return JSONResponse(body)
 
     @app.post("/", openapi_extra=COMPARE_FACES_OPERATION, response_class=Response, summary="CompareFaces")
     async def compare_faces_rpc(request: Request) -> Response:
         return await handle_rpc(request, request.app.state.services)
+
+    install_demo(app, not_found=handle_rpc, read_body=read_body)  # before the catch-all route
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
@@ -162,6 +171,10 @@ async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
         raise InvalidVersion()
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
+    if services.faults is not None:
+        injected = await services.faults.inject(rpc, services.engine.calibration)
+        if injected is not None:
+            return injected
     if services.admission.locked():
         raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
     async with services.admission:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +28,16 @@ def largest_face(faces: Sequence[DetectedFace]) -> DetectedFace:
     if not faces:
         raise NoFaceDetected()
     return max(faces, key=lambda face: face.area)
+
+
+@dataclass(frozen=True)
+class ImageInspection:
+    """What the engine saw in one image: every face, which one it compared, and what it embedded."""
+
+    faces: list[DetectedFace]  # every face found, in detector order
+    compared: int | None  # index of the largest face in ``faces``; None when there is none
+    crop: np.ndarray | None  # the aligned BGR crop the recognizer saw
+    face: Face | None  # its embedding
 
 
 class FaceEngine:
@@ -100,6 +111,28 @@ class FaceEngine:
             Face(embedding=vector, box=face.box, landmarks=face.landmarks, detector_score=face.score, image_type=kind)
             for vector, face, (_, kind) in zip(embeddings, found, images, strict=True)
         ]
+
+    def inspect_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[ImageInspection]:
+        """``embed_pixels`` showing its work (for the demo page and ``comparefaces compare --annotate``):
+        every face of each image, the largest, its aligned crop. An image without a face gets no crop
+        instead of raising."""
+        found = [self.detector.detect(pixels) for pixels, _ in images]
+        chosen = [max(range(len(faces)), key=lambda i: faces[i].area) if faces else None for faces in found]
+        size = self.recognizer.input_size
+        crops = [
+            align_face(pixels, faces[index].landmarks, size) if index is not None else None
+            for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
+        ]
+        present = [crop for crop in crops if crop is not None]
+        embeddings = iter(self.recognizer.embed(np.stack(present)) if present else [])
+        inspections = []
+        for (_, kind), faces, index, crop in zip(images, found, chosen, crops, strict=True):
+            face = None
+            if index is not None:
+                detected = faces[index]
+                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind)
+            inspections.append(ImageInspection(faces=faces, compared=index, crop=crop, face=face))
+        return inspections
 
     def embed(self, data: bytes, image_type: ImageType = ImageType.FACE_PIC) -> Face:
         """Embed the largest face in encoded image bytes."""

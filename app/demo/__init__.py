@@ -1,0 +1,1 @@
+"""The demo page (``GET /demo``) and the analysis it shows: every face, the crops, the score."""

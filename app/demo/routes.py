@@ -1,0 +1,152 @@
+"""``GET /demo``: a page to look at a comparison, and the endpoint that analyses one for it.
+
+On in open mode only unless ``COMPAREFACES_DEMO=on``; when off, its paths answer exactly as any
+unknown path does (``InvalidAction.NotFound``). The analysis endpoint takes a CompareFaces request
+as the API does and checks it with the API's own authenticator first (signature, key, action,
+timestamp, nonce), so the demo never compares anything the API would refuse to; it runs under the
+same body, admission and inference limits. Photos are neither stored nor logged, and are not sent
+back (the page has them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
+
+from app.api.compare import image_values, load_both, parse_image_types
+from app.api.request import build_rpc_request
+from app.api.responses import error_response
+from app.demo.analysis import analysis_json, analyze
+from app.engine.calibration import REPORTED_FARS
+from app.errors import ActionNotFound, ApiError, InternalError, ServiceUnavailable, Throttled
+
+if TYPE_CHECKING:
+    from app.api.factory import Services
+
+log = logging.getLogger("comparefaces.demo")
+
+RETRY_AFTER_MS = "1000"
+STATIC_TYPES = {"index.html": "text/html; charset=utf-8", "demo.js": "text/javascript", "demo.css": "text/css"}
+# Nothing but this server: no CDN, no inline script, no third-party request from the page.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+Fallback = Callable[[Request, "Services"], Awaitable[Response]]
+BodyReader = Callable[[Request, int, float | None], Awaitable[bytes]]
+
+
+def demo_enabled(services: Services) -> bool:
+    mode = services.settings.demo
+    return mode == "on" or (mode == "auto" and services.authenticator.open_mode)
+
+
+def static_files() -> dict[str, bytes]:
+    folder = resources.files("app.demo") / "static"
+    return {name: (folder / name).read_bytes() for name in STATIC_TYPES}
+
+
+def install_demo(app: FastAPI, *, not_found: Fallback, read_body: BodyReader) -> None:
+    """Add the demo's routes (before the catch-all route). ``not_found`` answers for them when the
+    demo is off (the API's handler, which answers an unknown path); ``read_body`` is the API's."""
+    files = static_files()
+
+    def asset(name: str) -> Response:
+        headers = {"content-security-policy": CONTENT_SECURITY_POLICY, "x-content-type-options": "nosniff"}
+        return Response(files[name], media_type=STATIC_TYPES[name], headers=headers)
+
+    @app.get("/demo", include_in_schema=False)
+    async def demo_page(request: Request) -> Response:
+        services: Services = request.app.state.services
+        return asset("index.html") if demo_enabled(services) else await not_found(request, services)
+
+    @app.get("/demo/static/{name}", include_in_schema=False)
+    async def demo_static(name: str, request: Request) -> Response:
+        services: Services = request.app.state.services
+        if not demo_enabled(services) or name not in files or name == "index.html":
+            return await not_found(request, services)
+        return asset(name)
+
+    @app.get("/demo/config", include_in_schema=False)
+    async def demo_config(request: Request) -> Response:
+        services: Services = request.app.state.services
+        if not demo_enabled(services):
+            return await not_found(request, services)
+        faults = getattr(services, "faults", None)
+        return JSONResponse(
+            {
+                "model": services.engine.model_id,
+                "signatures": not services.authenticator.open_mode,
+                "max_image_bytes": services.settings.max_image_bytes,
+                "fars": list(REPORTED_FARS),
+                "faults": faults.describe() if faults is not None else None,
+            }
+        )
+
+    @app.post("/demo/analysis", include_in_schema=False)
+    async def demo_analysis(request: Request) -> Response:
+        services: Services = request.app.state.services
+        if not demo_enabled(services):
+            return await not_found(request, services)
+        request_id = str(uuid.uuid4()).upper()
+        started = time.perf_counter()
+        try:
+            body = await analysis_body(request, services, read_body)
+            response: Response = JSONResponse(
+                body, headers={"x-acs-request-id": request_id, "cache-control": "no-store"}
+            )
+        except ApiError as error:
+            response = error_response(error, request_id=request_id, xml=False)
+        except Exception as error:  # the traceback without the message: messages may quote request data
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            log.error("demo analysis %s failed: %s\n%s", request_id, type(error).__name__, frames)
+            response = error_response(InternalError(), request_id=request_id, xml=False)
+        log.info(
+            "demo analysis request_id=%s status=%d latency_ms=%.1f",
+            request_id,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+
+async def analysis_body(request: Request, services: Services, read_body: BodyReader) -> dict[str, Any]:
+    """Check the request as the API does, then analyse both images in the inference pool."""
+    settings = services.settings
+    if services.open_requests.locked():
+        raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
+    async with services.open_requests:
+        rpc = build_rpc_request(
+            request, await read_body(request, settings.max_body_bytes, settings.body_read_timeout_s)
+        )
+        await services.authenticator.authenticate(rpc)  # the API's own checks: the demo is no way around them
+        if rpc.action != "CompareFaces":
+            raise ActionNotFound()
+        source_type, target_type = parse_image_types(rpc.params)
+        values = image_values(rpc.params)
+        if services.admission.locked():
+            raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
+        async with services.admission:
+            source, target = await load_both(services.loader, values)
+            engine = services.engine
+
+            def run() -> dict[str, Any]:
+                return analysis_json(analyze(engine, source, source_type, target, target_type), engine.model_id)
+
+            future = services.executor.submit(run)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), settings.inference_timeout_s)
+            except asyncio.TimeoutError as exc:
+                raise ServiceUnavailable() from exc
+            finally:
+                future.cancel()
