@@ -20,9 +20,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    from app.faults import FaultsConfigError, check_fault_settings
+
     try:  # before binding the port, so that a pack that cannot serve says why in one line
+        check_fault_settings(updated)
         engine = load_engine(updated)
-    except (ModelPackError, ProviderUnavailableError) as error:
+    except (ModelPackError, ProviderUnavailableError, FaultsConfigError) as error:
         print(f"comparefaces: {error}", file=sys.stderr)
         return 2
     uvicorn.run(

@@ -280,10 +280,11 @@ class FaultInjector:
         return None
 
 
-def create_fault_injector(settings: Settings) -> FaultInjector | None:
-    """None when fault injection is off; refuses a half-configured one."""
+def check_fault_settings(settings: Settings) -> bool:
+    """True when fault injection is on; raises ``FaultsConfigError`` for a half-configured one or
+    a rules file that does not load (so ``serve`` can refuse in one line before binding)."""
     if settings.faults_file is None and not settings.faults_enabled:
-        return None
+        return False
     if settings.faults_file is None:
         raise FaultsConfigError("COMPAREFACES_FAULTS_ENABLED is set but COMPAREFACES_FAULTS_FILE is not")
     if not settings.faults_enabled:
@@ -291,4 +292,12 @@ def create_fault_injector(settings: Settings) -> FaultInjector | None:
             f"COMPAREFACES_FAULTS_FILE={settings.faults_file} is set but fault injection is not enabled: "
             "refusing to start (set COMPAREFACES_FAULTS_ENABLED=true to inject faults on purpose)"
         )
+    load_rules(settings.faults_file, error_catalog())
+    return True
+
+
+def create_fault_injector(settings: Settings) -> FaultInjector | None:
+    """None when fault injection is off; refuses a half-configured one."""
+    if not check_fault_settings(settings) or settings.faults_file is None:
+        return None
     return FaultInjector(settings.faults_file)
