@@ -11,6 +11,8 @@ from app.errors import ImageValuePatternError
 
 DATA_URL_HEADER = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_OBJECT_KEY_BYTES = 1023  # OSS's limit on an object name (UTF-8)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ def decode_base64_value(payload: str) -> bytes:
         raise ImageValuePatternError() from exc
 
 
+def object_key_ok(key: str) -> bool:
+    """An OSS object name: 1-1023 bytes of UTF-8, no control characters, no ``\\`` at its start."""
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return 0 < size <= MAX_OBJECT_KEY_BYTES and not key.startswith("\\") and not CONTROL_CHARACTERS.search(key)
+
+
 def parse_address(value: str) -> Address:
     """Classify an image value; anything that matches no form is an ImageValuePatternError."""
     lowered = value[:10].lower()
@@ -53,7 +64,7 @@ def parse_address(value: str) -> Address:
     if lowered.startswith("oss://"):
         bucket, separator, key = value[len("oss://") :].partition(":")
         key = key.lstrip("/")
-        if not separator or not BUCKET_NAME.match(bucket) or not key:
+        if not separator or not BUCKET_NAME.match(bucket) or not object_key_ok(key):
             raise ImageValuePatternError()
         return OssAddress(bucket, key)
     raise ImageValuePatternError()

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv6Address, ip_address
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_ADDRESSES_TRIED = 3
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,24 @@ class Target:
         return f"{self.url.scheme}://{self.host}:{self.port}"
 
 
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """The addresses ``getaddrinfo`` gives for ``host`` (the system resolver: hosts file, then DNS)."""
+    infos = await asyncio.to_thread(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    addresses: list[IPAddress] = []
+    for family, _type, _proto, _canon, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            addresses.append(ip_address(str(sockaddr[0]).split("%", 1)[0]))
+    return addresses
+
+
 class UrlFetcher:
-    def __init__(self, settings: Settings) -> None:
+    """``resolver`` turns a host name into addresses (tests inject one: no name reaches the system's)."""
+
+    def __init__(self, settings: Settings, resolver: Resolver = system_resolver) -> None:
+        self._resolver = resolver
         self._policy = AddressPolicy.parse(settings.fetch_allow_networks)
         self._max_redirects = settings.fetch_max_redirects
         self._connect_timeout = settings.fetch_connect_timeout_s
@@ -101,7 +119,7 @@ class UrlFetcher:
                 return location
             try:
                 current = current.join(location)
-            except httpx.InvalidURL as exc:
+            except (httpx.InvalidURL, TypeError, ValueError) as exc:
                 raise ImageValuePatternError() from exc
         log.info("image fetch: too many redirects from %s", target.where)
         raise ImageNotFound()
@@ -125,6 +143,8 @@ class UrlFetcher:
         if not host:
             raise ImageValuePatternError()
         port = url.port or DEFAULT_PORTS[url.scheme]
+        if not 0 < port <= MAX_PORT:
+            raise ImageValuePatternError()
         if literal is not None:
             addresses = self._policy.permitted(host, [literal])
             if not addresses:
@@ -143,16 +163,9 @@ class UrlFetcher:
 
     async def _resolve(self, host: str, port: int) -> list[IPAddress]:
         try:
-            infos = await asyncio.wait_for(
-                asyncio.to_thread(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM), self._connect_timeout
-            )
-        except (OSError, UnicodeError, asyncio.TimeoutError) as exc:
+            return await asyncio.wait_for(self._resolver(host, port), self._connect_timeout)
+        except (OSError, UnicodeError, OverflowError, ValueError, asyncio.TimeoutError) as exc:
             raise ImageNotFound() from exc
-        addresses: list[IPAddress] = []
-        for family, _type, _proto, _canon, sockaddr in infos:
-            if family in (socket.AF_INET, socket.AF_INET6):
-                addresses.append(ip_address(str(sockaddr[0]).split("%", 1)[0]))
-        return addresses
 
     async def _get(self, target: Target, max_bytes: int) -> bytes | str:
         """The body of a 200, or the Location of a redirect; tries the checked addresses in order."""

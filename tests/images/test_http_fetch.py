@@ -2,20 +2,22 @@
 
 Every refused spelling is checked to cause no connection at all to the live server it would reach.
 Only loopback is ever contacted: forbidden non-loopback addresses are refused before any connect,
-and host names used here come from /etc/hosts (``localhost`` and the like), never from DNS.
+and host names used here come from an injected resolver (``HOSTS``): no name reaches the system's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +26,7 @@ import pytest
 
 from app.errors import ImageNotFound, ImageValuePatternError
 from app.images.http_fetch import UrlFetcher
+from app.images.netguard import IPAddress
 from app.settings import Settings
 
 IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -139,6 +142,16 @@ def live() -> Iterator[LiveServer]:
         yield server
 
 
+HOSTS = {"localhost": ["127.0.0.1"], "images.test": ["127.0.0.1"]}
+
+
+async def hosts_resolver(host: str, port: int) -> list[IPAddress]:
+    """The test's own name table; any other name does not exist (as a DNS NXDOMAIN)."""
+    if host.lower().rstrip(".") not in HOSTS:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return [ip_address(a) for a in HOSTS[host.lower().rstrip(".")]]
+
+
 def fetch(url: str, allow: str = "", max_bytes: int = MAX, **settings: Any) -> bytes:
     options: dict[str, Any] = {
         "fetch_connect_timeout_s": 1.0,
@@ -146,7 +159,7 @@ def fetch(url: str, allow: str = "", max_bytes: int = MAX, **settings: Any) -> b
         "fetch_total_timeout_s": 3.0,
         **settings,
     }
-    fetcher = UrlFetcher(Settings(fetch_allow_networks=allow, **options))
+    fetcher = UrlFetcher(Settings(fetch_allow_networks=allow, **options), resolver=hosts_resolver)
 
     async def run() -> bytes:
         try:
@@ -158,15 +171,8 @@ def fetch(url: str, allow: str = "", max_bytes: int = MAX, **settings: Any) -> b
 
 
 def loopback_alias() -> str:
-    """A host name other than localhost that /etc/hosts maps to 127.x (so no DNS query is sent)."""
-    hosts = Path("/etc/hosts")
-    for line in hosts.read_text().splitlines() if hosts.is_file() else []:
-        fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2 and fields[0].startswith("127."):
-            for name in fields[1:]:
-                if "localhost" not in name.lower():
-                    return name
-    pytest.skip("/etc/hosts names no loopback alias besides localhost")
+    """A host name other than localhost that the test resolver maps to 127.0.0.1."""
+    return "images.test"
 
 
 # Allowed fetches
@@ -404,3 +410,84 @@ def test_https_certificate_must_match_the_host_name(live_tls: LiveServer, tls_fi
         fetch(live_tls.url("/img"), ALLOW_LOOPBACK, fetch_ca_file=tls_files[0])
     with pytest.raises(ImageNotFound):  # and the CA must be trusted
         fetch(live_tls.url("/img", "localhost"), "localhost")
+
+
+# Redirect targets that no parser should turn into a 500
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:99999/img",
+        "http://127.0.0.1:65536/img",
+        "http://127.0.0.1:0/img",
+        "http://images.test:70000/img",
+        "http://[::1:80/img",
+        "http://127.0.0.1:-1/img",
+        "http://exa mple.test/img",
+        "http://\u00ff.test/img",
+        "//:80",
+    ],
+)
+def test_redirect_to_an_impossible_address_is_refused(live: LiveServer, location: str) -> None:
+    from urllib.parse import quote
+
+    with pytest.raises((ImageValuePatternError, ImageNotFound)):
+        fetch(live.url("/to?loc=" + quote(location, safe="")), ALLOW_LOOPBACK)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/img", "http://images.test:65536/img", "http://[::1]:0/"])
+def test_impossible_port_in_the_address_is_refused(url: str) -> None:
+    with pytest.raises(ImageValuePatternError):
+        fetch(url, ALLOW_LOOPBACK + ",images.test")
+
+
+def test_redirect_locations_fuzzed(live: LiveServer) -> None:
+    """Whatever Location a host sends (latin-1, as HTTP carries it), the fetch ends in bytes or a spec error."""
+    from urllib.parse import quote
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(
+        [
+            "http://",
+            "https://",
+            "//",
+            "127.0.0.1",
+            "images.test",
+            "localhost",
+            ":",
+            "99999",
+            "65535",
+            "0",
+            "-1",
+            "[",
+            "]",
+            "::1",
+            "@",
+            "/img",
+            "/hops/1",
+            "?",
+            "#",
+            "%",
+            "%00",
+            "%zz",
+            "\\",
+            " ",
+            "\t",
+            "\u00e9",
+            "\u00ff",
+        ]
+    )
+    location = st.lists(
+        pieces | st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=6), min_size=1, max_size=8
+    ).map("".join)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(location)
+    def check(value: str) -> None:
+        with suppress(ImageValuePatternError, ImageNotFound):
+            fetch(live.url("/to?loc=" + quote(value, safe="")), ALLOW_LOOPBACK + ",images.test")
+
+    check()
