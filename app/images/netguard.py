@@ -7,7 +7,10 @@ Only public unicast addresses are permitted. Refused, IPv4 or IPv6, whatever the
 * IPv6 outside global unicast ``2000::/3``; IPv4 embedded in IPv6 (mapped ``::ffff:a.b.c.d``,
   compatible ``::a.b.c.d``, 6to4 ``2002::/16``, NAT64 ``64:ff9b::/96``) is judged as the IPv4 it
   embeds; Teredo (``2001::/32``) is refused whole;
-* cloud metadata endpoints (169.254.169.254, fd00:ec2::254, 100.100.100.200, metadata.google.internal).
+* cloud metadata and platform endpoints: AWS, GCP, Azure, Oracle, DigitalOcean, Hetzner, OpenStack,
+  Huawei and Tencent (all 169.254.x, link-local), AWS and GCP over IPv6 (fd00:ec2::254, fd20:ce::254,
+  unique-local), Alibaba (100.100.100.200, CGNAT), Azure's WireServer (168.63.129.16, a public
+  address), IBM Cloud's service networks (161.26.0.0/16, 166.8.0.0/14) and the metadata host names.
   These, the unspecified and the multicast/broadcast addresses are refused even when an operator
   allows a network that contains them;
 * host names ``localhost``, ``*.localhost`` and the metadata names;
@@ -61,7 +64,25 @@ FORBIDDEN_V6 = tuple(
 NAT64_V6 = IPv6Network("64:ff9b::/96")
 
 METADATA_ADDRESSES = frozenset(
-    ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2")
+    ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, Oracle, DigitalOcean, Hetzner, OpenStack, Huawei
+        "169.254.170.2",  # AWS ECS task metadata
+        "169.254.169.123",  # AWS time sync
+        "169.254.169.253",  # AWS / Azure DNS
+        "169.254.0.23",  # Tencent Cloud
+        "fd00:ec2::254",  # AWS IPv6 IMDS
+        "fd00:ec2::23",  # AWS IPv6 time sync
+        "fd20:ce::254",  # GCP IPv6 metadata
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure WireServer / platform DNS and health probes (a public address)
+        "192.0.0.192",  # Oracle Cloud legacy metadata
+    )
+)
+# Public-looking ranges that are a cloud's own platform networks, refused like private ones.
+PLATFORM_V4 = (
+    IPv4Network("161.26.0.0/16"),  # IBM Cloud service network (classic infrastructure services)
+    IPv4Network("166.8.0.0/14"),  # IBM Cloud private service endpoints
 )
 # Refused even inside an operator's allowed networks.
 ALWAYS_FORBIDDEN = (
@@ -71,7 +92,20 @@ ALWAYS_FORBIDDEN = (
     IPv6Network("::/128"),
     IPv6Network("ff00::/8"),
 )
-FORBIDDEN_NAMES = frozenset({"localhost", "metadata.google.internal", "metadata.goog", "instance-data.ec2.internal"})
+FORBIDDEN_NAMES = frozenset(
+    {
+        "localhost",
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+        "metadata.platformequinix.com",
+        "metadata.packet.net",
+        "api.metadata.cloud.ibm.com",
+    }
+)
 FORBIDDEN_NAME_SUFFIXES = (".localhost",)
 
 DOTTED_QUAD = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
@@ -136,7 +170,7 @@ def is_public(address: IPAddress) -> bool:
     if address in METADATA_ADDRESSES:
         return False
     if isinstance(address, IPv4Address):
-        return address.is_global and not any(address in net for net in FORBIDDEN_V4)
+        return address.is_global and not any(address in net for net in (*FORBIDDEN_V4, *PLATFORM_V4))
     return (
         address in GLOBAL_UNICAST_V6
         and not any(address in net for net in FORBIDDEN_V6)

@@ -21,6 +21,14 @@ FORBIDDEN = [
     "169.254.169.254",  # AWS / GCP / Azure metadata
     "100.64.0.1",
     "100.100.100.200",  # Alibaba metadata
+    "168.63.129.16",  # Azure WireServer (a public address)
+    "::ffff:168.63.129.16",
+    "2002:a83f:8110::1",  # 6to4 of 168.63.129.16
+    "169.254.0.23",  # Tencent metadata
+    "161.26.0.10",  # IBM Cloud service network
+    "166.9.0.1",  # IBM Cloud private service endpoints
+    "fd20:ce::254",  # GCP IPv6 metadata
+    "fd00:ec2::23",  # AWS IPv6 time sync
     "192.0.0.8",
     "192.0.2.1",
     "198.18.0.1",
@@ -134,7 +142,18 @@ def test_embedded_ipv4() -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost", "LOCALHOST", "localhost.", "foo.localhost", "a.b.localhost.", "metadata.google.internal", "[::1]"],
+    [
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "foo.localhost",
+        "a.b.localhost.",
+        "metadata.google.internal",
+        "metadata",
+        "metadata.tencentyun.com",
+        "api.metadata.cloud.ibm.com",
+        "[::1]",
+    ],
 )
 def test_forbidden_names(host: str) -> None:
     assert is_forbidden_name(host) or ip_literal(host) is not None
@@ -158,7 +177,8 @@ def test_policy_parse_and_allow() -> None:
 def test_metadata_unspecified_and_multicast_stay_refused_when_allowed() -> None:
     policy = AddressPolicy.parse("0.0.0.0/0, ::/0")
     assert policy.address_allowed(ip_address("10.0.0.1"))
-    for refused in ["169.254.169.254", "100.100.100.200", "fd00:ec2::254", "0.0.0.0", "::", "224.0.0.1", "ff02::1"]:
+    metadata = ["169.254.169.254", "100.100.100.200", "fd00:ec2::254", "168.63.129.16", "fd20:ce::254", "169.254.0.23"]
+    for refused in [*metadata, "0.0.0.0", "::", "224.0.0.1", "ff02::1"]:
         assert not policy.address_allowed(ip_address(refused)), refused
     assert not AddressPolicy().address_allowed(ip_address("169.254.169.254"), host_allowed=True)
 
