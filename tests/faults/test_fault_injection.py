@@ -32,9 +32,22 @@ RULES = {
             "error": "Throttling.User",
             "retry_after_ms": 2500,
         },
-        {"name": "bad signature", "match": {"image_value": "^oss://qa-tests:signature/"}, "error": "SignatureDoesNotMatch"},
-        {"name": "slow fixed score", "match": {"image_value": "^oss://qa-tests:fixed/"}, "delay_ms": 300, "score": 42.5},
-        {"name": "half of key HALF", "match": {"access_key_id": ["LTAI5tHALF"], "share": 0.5}, "error": "ServiceUnavailable"},
+        {
+            "name": "bad signature",
+            "match": {"image_value": "^oss://qa-tests:signature/"},
+            "error": "SignatureDoesNotMatch",
+        },
+        {
+            "name": "slow fixed score",
+            "match": {"image_value": "^oss://qa-tests:fixed/"},
+            "delay_ms": 300,
+            "score": 42.5,
+        },
+        {
+            "name": "half of key HALF",
+            "match": {"access_key_id": ["LTAI5tHALF"], "share": 0.5},
+            "error": "ServiceUnavailable",
+        },
         {"name": "slow only", "match": {"image_value": "^oss://qa-tests:slow/"}, "delay_ms": 200},
     ]
 }
@@ -102,7 +115,9 @@ def test_a_fixed_score_after_a_delay_without_loading_the_images(faulty: httpx.Cl
     assert data["SimilarityScore"] == 42.5
     assert set(json.loads(data["ConfidenceThresholds"])) == {"0.0001", "0.001", "0.01"}
     # Parameters are still checked as the API checks them.
-    both_id = compare(faulty, params(source="oss://qa-tests:fixed/x.jpg", SourceImageType="IDPic", TargetImageType="IDPic"))
+    both_id = compare(
+        faulty, params(source="oss://qa-tests:fixed/x.jpg", SourceImageType="IDPic", TargetImageType="IDPic")
+    )
     assert both_id.json()["Code"] == "InvalidParam.FacePicNotGiven"
 
 
