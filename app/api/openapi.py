@@ -41,7 +41,7 @@ SUCCESS_BODY = {
     },
     "additionalProperties": False,
 }
-XML = {"application/xml": {"schema": {"type": "string"}}}
+XML = {"text/xml": {"schema": {"type": "string"}}}
 
 
 def _error(description: str) -> dict[str, Any]:

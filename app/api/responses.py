@@ -11,8 +11,10 @@ from starlette.responses import Response
 from app.errors import ApiError
 
 HOST_ID = "cloudauth.aliyuncs.com"
+# The gateway's own content types. The Tea SDKs read an error body as XML only when the content type
+# is exactly text/xml;charset=utf-8, and as JSON otherwise.
 JSON_TYPE = "application/json;charset=utf-8"
-XML_TYPE = "application/xml;charset=utf-8"
+XML_TYPE = "text/xml;charset=utf-8"
 
 
 def _xml_elements(value: Any, indent: str) -> str:
@@ -46,8 +48,14 @@ def render(
     return Response(text, status_code=status, media_type=JSON_TYPE, headers=all_headers)
 
 
+# Actions whose reply has its fields beside RequestId, without CompareFaces' Code/Data/Success envelope.
+BARE_ACTIONS = frozenset({"DescribeOssUploadToken"})
+
+
 def success_response(action: str, data: dict[str, Any], *, request_id: str, xml: bool) -> Response:
     body = {"RequestId": request_id, "Code": "1", "Data": data, "Success": True}
+    if action in BARE_ACTIONS:
+        body = {"RequestId": request_id, **data}
     return render(body, status=200, xml_root=f"{action}Response" if xml else None, request_id=request_id)
 
 
