@@ -17,6 +17,10 @@ class Authenticator(Protocol):
         """
         ...
 
+    def problem(self) -> str | None:
+        """Why signed callers may be refused wrongly now (e.g. the keys file is broken), or None."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -24,6 +28,9 @@ class OpenAccess:
     open_mode = True
 
     async def authenticate(self, request: RpcRequest) -> str | None:
+        return None
+
+    def problem(self) -> str | None:
         return None
 
     async def close(self) -> None:

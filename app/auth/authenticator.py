@@ -94,6 +94,11 @@ class SignatureAuthenticator:
         if abs(self.clock() - sent_at) > self.window_s:
             raise TimestampExpired()
 
+    def problem(self) -> str | None:
+        """What is wrong with the keys file now (re-read if it changed), or None."""
+        self.keys.current()
+        return self.keys.problem
+
     def install_sighup(self) -> None:
         """``kill -HUP`` re-reads the keys file (main thread only; mtime checks work everywhere)."""
         if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():

@@ -93,22 +93,53 @@ def _credential(entry: Any, *, sts: bool) -> Credential:
 
 
 def parse_keys(document: Any) -> KeySet:
-    if not isinstance(document, dict) or not isinstance(document.get("keys", []), list):
-        raise KeysFileError('expected {"keys": [...], "sts": [...]}')
+    """The keys of a document in the documented format; raises ``KeysFileError`` at the first slip."""
+    keys, problems = parse_keys_leniently(document)
+    if problems:
+        raise KeysFileError(problems[0])
+    return keys
+
+
+def parse_keys_leniently(document: Any) -> tuple[KeySet, list[str]]:
+    """The entries of a document that are exactly right, and what is wrong with the others.
+
+    Fail closed: an entry with any slip (``"Enabled": "false"`` as a string, a missing secret...)
+    is left out, so its key stops working rather than keeping whatever it had; an AccessKeyId listed
+    twice among the permanent keys is left out whole.
+    """
+    if not isinstance(document, dict):
+        return KeySet({}, {}), ['expected {"keys": [...], "sts": [...]}']
+    problems: list[str] = []
+    sections = {}
+    for section in ("keys", "sts"):
+        entries = document.get(section, [])
+        if not isinstance(entries, list):
+            problems.append(f'"{section}" must be a list')
+            entries = []
+        sections[section] = entries
     keys: dict[str, Credential] = {}
-    for entry in document.get("keys", []):
-        credential = _credential(entry, sts=False)
+    duplicated: set[str] = set()
+    for entry in sections["keys"]:
+        try:
+            credential = _credential(entry, sts=False)
+        except KeysFileError as exc:
+            problems.append(str(exc))
+            continue
         if credential.access_key_id in keys:
-            raise KeysFileError(f"duplicate AccessKeyId {credential.access_key_id}")
+            duplicated.add(credential.access_key_id)
+            problems.append(f"duplicate AccessKeyId {credential.access_key_id}")
         keys[credential.access_key_id] = credential
+    for key_id in duplicated:
+        del keys[key_id]
     sts: dict[str, list[Credential]] = {}
-    entries = document.get("sts", [])
-    if not isinstance(entries, list):
-        raise KeysFileError('"sts" must be a list')
-    for entry in entries:
-        credential = _credential(entry, sts=True)
+    for entry in sections["sts"]:
+        try:
+            credential = _credential(entry, sts=True)
+        except KeysFileError as exc:
+            problems.append(str(exc))
+            continue
         sts.setdefault(credential.access_key_id, []).append(credential)
-    return KeySet(keys, sts)
+    return KeySet(keys, sts), problems
 
 
 def load_keys(path: Path) -> KeySet:
@@ -124,7 +155,11 @@ def load_keys(path: Path) -> KeySet:
 class KeyStore:
     """The keys of one file, reloaded when its mtime/size/inode change or ``request_reload()`` is called.
 
-    A reload that fails (half-written file, bad JSON) keeps the previous keys and logs why.
+    The file must be right at start-up (``KeysFileError`` otherwise). A later edit fails closed: a
+    deleted or unreadable file leaves no key working; a file with slips keeps only its entries that
+    are exactly right (see :func:`parse_keys_leniently`). Never does a key the new file disables,
+    removes or garbles keep working. Until a clean file is read, ``problem`` says what is wrong
+    (``/readyz`` answers 503 with it) and each reload logs it.
     """
 
     def __init__(self, path: Path) -> None:
@@ -133,6 +168,7 @@ class KeyStore:
         self._stamp = self._file_stamp()
         self._keys = load_keys(path)
         self._reload_requested = False
+        self.problem: str | None = None
         log.info("access keys: %s", self._summary())
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
@@ -158,12 +194,28 @@ class KeyStore:
             if stamp != self._stamp or self._reload_requested:
                 self._reload_requested = False
                 self._stamp = stamp
-                try:
-                    self._keys = load_keys(self.path)
-                    log.info("access keys reloaded from %s: %s", self.path, self._summary())
-                except KeysFileError as exc:
-                    log.error("access keys NOT reloaded, keeping the previous ones: %s", exc)
+                self._reload()
             return self._keys
+
+    def _reload(self) -> None:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            self._keys, problems = (
+                KeySet({}, {}),
+                [f"{self.path} is missing or not readable JSON ({type(exc).__name__})"],
+            )
+        else:
+            self._keys, problems = parse_keys_leniently(document)
+        self.problem = "; ".join(problems) or None
+        if self.problem:
+            log.error(
+                "access keys file has errors; only its correct entries are in use (%s): %s",
+                self._summary(),
+                self.problem,
+            )
+        else:
+            log.info("access keys reloaded from %s: %s", self.path, self._summary())
 
 
 def new_key_pair() -> tuple[str, str]:

@@ -165,11 +165,14 @@ def test_authenticator_codes_and_reload(tmp_path: Path, caplog: pytest.LogCaptur
     with pytest.raises(IncompleteSignature):
         asyncio.run(run(signed_rpc("A", "secret-A", nonce="6", timestamp="yesterday")))
 
-    # A changed file is picked up on the next request; a broken one keeps the previous keys.
+    # A changed file is picked up on the next request; a broken one leaves no key working.
     write(path, {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A2"}]})
     assert asyncio.run(run(signed_rpc("A", "secret-A2", nonce="7"))) == "A"
+    assert auth.problem() is None
     path.write_text("{not json")
-    assert asyncio.run(run(signed_rpc("A", "secret-A2", nonce="8"))) == "A"
+    with pytest.raises(AccessKeyNotFound):
+        asyncio.run(run(signed_rpc("A", "secret-A2", nonce="8")))
+    assert "not readable JSON" in (auth.problem() or "")
     asyncio.run(auth.close())
     assert not any(s in caplog.text for s in ("secret-A", "secret-D", "secret-T", "tok-T"))
 
@@ -211,3 +214,57 @@ def test_keys_create_appends(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert path.stat().st_mode & 0o777 == 0o600
     append_key(path, "LTAI5tX", "y")
     assert len(load_keys(path).keys) == 3
+
+
+@pytest.mark.parametrize(
+    "slip",
+    [
+        {"Enabled": "false"},
+        {"Enabled": 0},
+        {"Actions": "CompareFaces"},
+        {"AccessKeySecret": ""},
+        {"AccessKeySecret": None},
+    ],
+)
+def test_an_edit_with_a_slip_revokes_the_garbled_key_and_keeps_the_others(tmp_path: Path, slip: dict) -> None:
+    path = write(
+        tmp_path / "k.json",
+        {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}, {"AccessKeyId": "B", "AccessKeySecret": "sB"}]},
+    )
+    auth = create_signature_authenticator(Settings(access_keys_file=path))
+    try:
+        assert asyncio.run(auth.authenticate(signed_rpc("A", "secret-A", nonce="1"))) == "A"
+        revoking = {"AccessKeyId": "A", "AccessKeySecret": "secret-A", **slip}
+        write(path, {"keys": [revoking, {"AccessKeyId": "B", "AccessKeySecret": "sB"}]})
+        with pytest.raises(AccessKeyNotFound):
+            asyncio.run(auth.authenticate(signed_rpc("A", "secret-A", nonce="2")))
+        assert asyncio.run(auth.authenticate(signed_rpc("B", "sB", nonce="3"))) == "B"
+        assert auth.problem() and "secret-A" not in (auth.problem() or "")
+        write(path, {"keys": [{"AccessKeyId": "B", "AccessKeySecret": "sB"}]})  # fixed: clean again
+        assert auth.problem() is None
+    finally:
+        asyncio.run(auth.close())
+
+
+def test_deleted_keys_file_leaves_no_key_working(tmp_path: Path) -> None:
+    path = write(tmp_path / "k.json", {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}]})
+    auth = create_signature_authenticator(Settings(access_keys_file=path))
+    try:
+        path.unlink()
+        with pytest.raises(AccessKeyNotFound):
+            asyncio.run(auth.authenticate(signed_rpc("A", "secret-A")))
+        assert "missing" in (auth.problem() or "")
+    finally:
+        asyncio.run(auth.close())
+
+
+def test_duplicated_key_id_in_an_edit_revokes_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "k.json", {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}]})
+    auth = create_signature_authenticator(Settings(access_keys_file=path))
+    try:
+        pair = [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}, {"AccessKeyId": "A", "AccessKeySecret": "x"}]
+        write(path, {"keys": pair})
+        with pytest.raises(AccessKeyNotFound):
+            asyncio.run(auth.authenticate(signed_rpc("A", "secret-A")))
+    finally:
+        asyncio.run(auth.close())
