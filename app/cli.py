@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,8 +19,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.engine.runtime import ProviderUnavailableError
     from app.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    from app.exposure import open_mode_refusal, unknown_variables
+
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        logging.getLogger("comparefaces").warning("ignored, no such setting: %s", ", ".join(unknown))
+    refusal = open_mode_refusal(updated)
+    if refusal:
+        print(f"comparefaces: {refusal}", file=sys.stderr)
+        return 2
     from app.faults import FaultsConfigError, check_fault_settings
 
     try:  # before binding the port, so that a pack that cannot serve says why in one line
@@ -42,14 +52,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.calibrate import calibrate, print_summary
 
-    print_summary(calibrate(settings, Path(args.dir), Path(args.out), args.description))
+    roots = [Path(d) for d in args.dir]
+    print_summary(calibrate(settings, roots, Path(args.out), args.description, exclusions=args.exclude))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.evaluate import evaluate, print_report
 
-    print_report(evaluate(settings, Path(args.dir), pairs_file=args.pairs, plot=args.plot))
+    report = evaluate(
+        settings,
+        [Path(d) for d in args.dir],
+        pairs_file=args.pairs,
+        plot=args.plot,
+        groups=args.groups,
+        exclusions=args.exclude,
+        folds=args.folds,
+    )
+    print_report(report)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.audit import audit, print_audit
+
+    print_audit(audit(settings, Path(args.dir), args.out, top=args.top, exclusions=args.exclude), args.out)
     return 0
 
 
@@ -96,17 +123,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(run=cmd_serve)
 
-    calibrate = commands.add_parser("calibrate", help="measure score thresholds on DIR/<person>/<photos>")
-    calibrate.add_argument("dir")
+    calibrate = commands.add_parser(
+        "calibrate", help="measure score thresholds on DIR/<person>/<photos>; several DIRs: strictest per key"
+    )
+    calibrate.add_argument("dir", nargs="+", help="one folder per population")
+    calibrate.add_argument("--exclude", type=Path, default=None, help="exclusion list (comparefaces audit writes one)")
     calibrate.add_argument("--out", required=True)
     calibrate.add_argument("--description", default="")
     calibrate.set_defaults(run=cmd_calibrate)
 
-    evaluate = commands.add_parser("evaluate", help="TAR/FAR, pair accuracy and a DET plot on DIR")
-    evaluate.add_argument("dir")
+    evaluate = commands.add_parser("evaluate", help="true FAR/TAR at the shipped thresholds, per group; DET plot")
+    evaluate.add_argument("dir", nargs="+", help="one folder per population (no pair crosses two)")
+    evaluate.add_argument("--groups", default=None, help="'prefix' (folder name before '__') or a CSV of path,group")
+    evaluate.add_argument("--exclude", type=Path, default=None, help="exclusion list (comparefaces audit writes one)")
+    evaluate.add_argument("--folds", type=int, default=0, help="also cross-validate thresholds over K folds of people")
     evaluate.add_argument("--pairs", type=Path, default=None, help="LFW pairs.txt-format file")
     evaluate.add_argument("--plot", type=Path, default=None, help="write a DET/ROC plot PNG here")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    audit = commands.add_parser("audit", help="pairs of DIR most likely mislabelled, with a contact sheet")
+    audit.add_argument("dir")
+    audit.add_argument("--out", type=Path, required=True, help="folder for exclusions.txt and contact-sheet.png")
+    audit.add_argument("--top", type=int, default=40, help="list at most this many pairs of each kind")
+    audit.add_argument("--exclude", type=Path, default=None, help="exclusions already decided")
+    audit.set_defaults(run=cmd_audit)
 
     keys = commands.add_parser("keys", help="manage the access keys file")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,9 +14,22 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="COMPAREFACES_", env_file=None, env_ignore_empty=True, extra="ignore")
 
-    host: str = "0.0.0.0"
+    host: str = Field(
+        "127.0.0.1",
+        description="address to bind; anything but loopback needs access keys or ALLOW_UNSIGNED=true",
+    )
     port: int = 8080
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text: one readable line per record; json: one JSON object per line (access records carry "
+        "request_id, key_id, action, status, code, pair_type, latency_ms as keys); never image data either way",
+    )
+    metrics_enabled: bool = Field(
+        True,
+        description="serve Prometheus metrics at GET /metrics on the API port (no image, key, nonce or score in "
+        "them); keep /metrics off the public side of your load balancer",
+    )
 
     # Models
     model: str = Field("default", description="'default' (embedded YuNet+SFace) or a pack folder name")
@@ -82,8 +95,37 @@ class Settings(BaseSettings):
     fetch_total_timeout_s: float = Field(default=15.0, description="deadline of one URL fetch, redirects included")
     fetch_ca_file: Path | None = Field(default=None, description="CA bundle for https image URLs (default: certifi's)")
 
+    # OSS uploads (README: "Uploading with DescribeOssUploadToken")
+    oss_uploads: bool = Field(
+        True, description="serve DescribeOssUploadToken and PutObject into the upload bucket of the object store"
+    )
+    oss_upload_bucket: str = Field(
+        "comparefaces-uploads", description="the bucket uploads go to (created in the S3 store by the operator)"
+    )
+    oss_endpoint: str = Field(
+        "",
+        description="EndPoint returned in the token (e.g. https://faces.example.com); default: http:// and the Host "
+        "the token request came to",
+    )
+    oss_token_ttl_s: int = Field(900, ge=1, description="how long upload credentials stay valid (seconds)")
+    oss_token_secret: SecretStr = Field(
+        SecretStr(""),
+        description="key that signs upload tokens; give every replica the same one (default: random per process)",
+    )
+    oss_upload_retention_s: int = Field(
+        3600, ge=1, description="uploaded objects are deleted this long (seconds) after they were written"
+    )
+
     # Access control
-    access_keys_file: Path | None = None
+    access_keys_file: Path | None = Field(
+        None,
+        description="JSON file of access keys (comparefaces keys create); unset: open mode, no signature checked",
+    )
+    allow_unsigned: bool = Field(
+        False,
+        description="serve unsigned requests (open mode, no keys file) on an address other hosts can reach; "
+        "without it such a server refuses to start",
+    )
     redis_url: str = ""
     nonce_cache_size: int = Field(
         default=500_000,
