@@ -85,6 +85,12 @@ class AccessKeyNotFound(ApiError):
     status = 404
 
 
+class AccessKeyInactive(ApiError):
+    code = "InvalidAccessKeyId.Inactive"
+    message = "Specified access key is disabled."
+    status = 400
+
+
 class SignatureDoesNotMatch(ApiError):
     code = "SignatureDoesNotMatch"
     status = 400

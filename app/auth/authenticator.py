@@ -8,7 +8,8 @@ with the body is done for a caller who cannot be who they claim:
 3. timestamp within the window (``InvalidTimeStamp.Expired``)
 4. signature (``SignatureDoesNotMatch``, message ending with the server's string to sign); the string
    to sign of a large body is built off the event loop
-5. key enabled and allowed the action (``Error.NoPermissionAccess``)
+5. key enabled (``InvalidAccessKeyId.Inactive``, told only to a caller who signed with its secret) and
+   allowed the action (``Error.NoPermissionAccess``)
 6. nonce unused within the window (``SignatureNonceUsed``); recorded, in the key's own share of the
    store, only for requests that passed 1-5
 """
@@ -29,6 +30,7 @@ from app.auth.canonical import SignedRequest, build_signed_request, parse_claim,
 from app.auth.keys import Credential, KeyStore, parse_iso8601
 from app.auth.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from app.errors import (
+    AccessKeyInactive,
     AccessKeyNotFound,
     IncompleteSignature,
     NoPermissionAccess,
@@ -71,6 +73,8 @@ class SignatureAuthenticator:
             signed = build_signed_request(request, claim)
         if not signature_matches(signed, credential.secret):
             raise SignatureDoesNotMatch(signed.string_to_sign)
+        if not credential.enabled:
+            raise AccessKeyInactive()
         if not credential.allows(request.action):
             raise NoPermissionAccess()
         # A timestamp may lie up to one window ahead: remember the nonce for two.

@@ -30,8 +30,13 @@ from app.api.request import RpcRequest
 from app.errors import IncompleteSignature, MissingParameter
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
+# V3 algorithm -> the hash of its canonical request, body and HMAC. The SDKs can also send
+# ACS3-RSA-SHA256, signed with a private key whose public half the keys file does not hold: refused.
+V3_HASHES = {V3_ALGORITHM: "sha256"}
+if "sm3" in hashlib.algorithms_available:  # China's national hash (OpenSSL's default provider)
+    V3_HASHES["ACS3-HMAC-SM3"] = "sm3"
 _V3_AUTH = re.compile(
-    r"^ACS3-HMAC-SHA256[ \t]+Credential=([^,\s]+)[ \t]*,[ \t]*SignedHeaders=([^,\s]*)[ \t]*,[ \t]*"
+    r"^(ACS3-HMAC-SHA256|ACS3-HMAC-SM3)[ \t]+Credential=([^,\s]+)[ \t]*,[ \t]*SignedHeaders=([^,\s]*)[ \t]*,[ \t]*"
     r"Signature=([0-9a-fA-F]{64})$",
     re.ASCII,
 )
@@ -63,6 +68,7 @@ class SignedRequest:
     canonical_request: str = ""  # V3 only
     body_hash_ok: bool = True  # V3: x-acs-content-sha256 (when sent) equals sha256(body)
     signed_headers: tuple[str, ...] = ()  # V3 only
+    algorithm: str = V3_ALGORITHM  # V3 only
 
 
 def pct(text: str) -> str:
@@ -105,25 +111,25 @@ def v3_canonical_request(
     return "\n".join([method.upper(), "/", canonical_query(query), header_lines, ";".join(signed_headers), body_sha256])
 
 
-def v3_string_to_sign(canonical_request: str) -> str:
-    return f"{V3_ALGORITHM}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+def v3_string_to_sign(canonical_request: str, algorithm: str = V3_ALGORITHM) -> str:
+    return f"{algorithm}\n{hashlib.new(V3_HASHES[algorithm], canonical_request.encode()).hexdigest()}"
 
 
-def v3_signature(secret: str, string_to_sign: str) -> str:
-    return hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+def v3_signature(secret: str, string_to_sign: str, algorithm: str = V3_ALGORITHM) -> str:
+    return hmac.new(secret.encode(), string_to_sign.encode(), V3_HASHES[algorithm]).hexdigest()
 
 
 def signature_matches(signed: SignedRequest, secret: str) -> bool:
     if signed.scheme == "rpc":
         expected = rpc_signature(secret, signed.string_to_sign)
         return hmac.compare_digest(expected.encode(), signed.signature.encode())
-    expected = v3_signature(secret, signed.string_to_sign)
+    expected = v3_signature(secret, signed.string_to_sign, signed.algorithm)
     return signed.body_hash_ok and hmac.compare_digest(expected.encode(), signed.signature.lower().encode())
 
 
 def detect_scheme(request: RpcRequest) -> Scheme | None:
-    """V3 when an ``Authorization: ACS3-HMAC-SHA256`` header is sent, RPC v1 when a ``Signature`` is."""
-    if request.headers.get("authorization", "").lstrip(HTTP_WHITESPACE).startswith(V3_ALGORITHM):
+    """V3 when an ``Authorization: ACS3-HMAC-SHA256`` (or SM3) header is sent, RPC v1 when a ``Signature`` is."""
+    if request.headers.get("authorization", "").lstrip(HTTP_WHITESPACE).startswith(tuple(V3_HASHES)):
         return "v3"
     if any(k == "Signature" for k, _ in request.query_params + request.body_params):
         return "rpc"
@@ -151,14 +157,14 @@ def build_signed_request(request: RpcRequest, claim: SignedRequest) -> SignedReq
     if claim.scheme == "rpc":
         pairs = request.query_params + request.body_params
         return replace(claim, string_to_sign=rpc_string_to_sign(request.method, pairs))
-    body_sha256 = hashlib.sha256(request.body).hexdigest()
+    body_sha256 = hashlib.new(V3_HASHES[claim.algorithm], request.body).hexdigest()  # SM3 under SM3
     canonical = v3_canonical_request(
         request.method, request.query_params, dict(request.headers), list(claim.signed_headers), body_sha256
     )
     sent_hash = canonical_header_value(request.headers.get("x-acs-content-sha256", ""))
     return replace(
         claim,
-        string_to_sign=v3_string_to_sign(canonical),
+        string_to_sign=v3_string_to_sign(canonical, claim.algorithm),
         canonical_request=canonical,
         body_hash_ok=not sent_hash or hmac.compare_digest(sent_hash.lower().encode(), body_sha256.encode()),
     )
@@ -199,7 +205,9 @@ def _claim_v3(request: RpcRequest) -> SignedRequest:
     match = _V3_AUTH.match(canonical_header_value(request.headers["authorization"]))
     if match is None:
         raise IncompleteSignature()
-    key_id, signed_list, signature = match.groups()
+    algorithm, key_id, signed_list, signature = match.groups()
+    if algorithm not in V3_HASHES:
+        raise IncompleteSignature()
     signed_headers = tuple(signed_list.lower().split(";")) if signed_list else ()
     if any(name in request.duplicate_headers for name in (*signed_headers, *V3_MUST_SIGN, "authorization")):
         raise IncompleteSignature()
@@ -218,6 +226,7 @@ def _claim_v3(request: RpcRequest) -> SignedRequest:
         timestamp=canonical_header_value(request.headers["x-acs-date"]),
         nonce=canonical_header_value(request.headers["x-acs-signature-nonce"]),
         signed_headers=signed_headers,
+        algorithm=algorithm,
     )
     _check_stored_values(claim)
     return claim

@@ -19,6 +19,7 @@ from app.auth.canonical import parse_signed_request, pct, rpc_signature, rpc_str
 from app.auth.keys import KeysFileError, KeyStore, append_key, load_keys, new_key_pair
 from app.cli import main
 from app.errors import (
+    AccessKeyInactive,
     AccessKeyNotFound,
     IncompleteSignature,
     MissingParameter,
@@ -157,9 +158,12 @@ def test_authenticator_codes_and_reload(tmp_path: Path, caplog: pytest.LogCaptur
     assert "server string to sign is:POST&%2F&AccessKeyId%3DA%26" in mismatch.value.message
     with pytest.raises(AccessKeyNotFound):
         asyncio.run(run(signed_rpc("Z", "secret-A", nonce="3")))
-    for key_id in ("D", "O"):
-        with pytest.raises(NoPermissionAccess):
-            asyncio.run(run(signed_rpc(key_id, f"secret-{key_id}", nonce="4")))
+    with pytest.raises(AccessKeyInactive):  # disabled: the gateway's own code
+        asyncio.run(run(signed_rpc("D", "secret-D", nonce="4")))
+    with pytest.raises(SignatureDoesNotMatch):  # ... told only to whoever holds the secret
+        asyncio.run(run(signed_rpc("D", "secret-X", nonce="4b")))
+    with pytest.raises(NoPermissionAccess):
+        asyncio.run(run(signed_rpc("O", "secret-O", nonce="4c")))
     with pytest.raises(AccessKeyNotFound):  # expired STS credential
         asyncio.run(run(signed_rpc("STS.T", "secret-T", nonce="5", token="tok-T")))
     with pytest.raises(IncompleteSignature):
