@@ -39,6 +39,7 @@ from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
+from app.oss.service import DESCRIBE_OSS_UPLOAD_TOKEN, OssUploads, create_uploads
 from app.settings import Settings
 
 log = logging.getLogger("comparefaces")
@@ -58,6 +59,7 @@ class Services:
     authenticator: Authenticator
     admission: asyncio.Semaphore
     open_requests: asyncio.Semaphore
+    uploads: OssUploads | None  # None: COMPAREFACES_OSS_UPLOADS=false
     faults: FaultInjector | None = None
 
 
@@ -85,7 +87,9 @@ def create_app(
         engine.warm_up()
         workers = settings.inference_workers or usable_cores()
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
-        loader = ImageLoader(UrlFetcher(settings), create_object_store(settings), settings.max_image_bytes)
+        store = create_object_store(settings)
+        loader = ImageLoader(UrlFetcher(settings), store, settings.max_image_bytes)
+        uploads = create_uploads(settings, store)
         services = Services(
             settings=settings,
             engine=engine,
@@ -94,13 +98,18 @@ def create_app(
             authenticator=create_authenticator(settings),
             admission=asyncio.Semaphore(settings.max_in_flight),
             open_requests=asyncio.Semaphore(settings.max_open_requests),
+            uploads=uploads,
             faults=faults,
         )
         app.state.services = services
+        if uploads is not None:
+            uploads.start()  # the retention sweep
         log.info("ready: model %s, %d inference workers", engine.model_id, workers)
         try:
             yield
         finally:
+            if uploads is not None:
+                await uploads.close()
             await loader.close()
             await services.authenticator.close()
             executor.shutdown(wait=True)
@@ -132,7 +141,10 @@ def create_app(
 
     @app.api_route("/{path:path}", methods=methods, include_in_schema=False)
     async def rpc(request: Request) -> Response:
-        return await handle_rpc(request, request.app.state.services)
+        services: Services = request.app.state.services
+        if services.uploads is not None and services.uploads.claims(request):
+            return await services.uploads.handle(request)  # OSS PutObject: app/oss/service.py
+        return await handle_rpc(request, services)
 
     return app
 
@@ -169,6 +181,8 @@ async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
         raise MissingParameter("Version")
     if rpc.version != API_VERSION:
         raise InvalidVersion()
+    if rpc.action == DESCRIBE_OSS_UPLOAD_TOKEN and services.uploads is not None:
+        return services.uploads.describe_token(rpc.headers.get("host", ""))
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:

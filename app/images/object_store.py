@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,6 +16,14 @@ from app.settings import Settings
 
 class ObjectStore(Protocol):
     async def get(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+
+    async def put(self, bucket: str, key: str, data: bytes) -> None:
+        """Write (or replace) one object: the OSS upload endpoint's PutObject."""
+        ...
+
+    async def delete_older_than(self, bucket: str, prefix: str, age_s: float) -> int:
+        """Delete the objects under ``prefix`` written more than ``age_s`` ago; returns how many."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -38,6 +50,43 @@ class LocalObjectStore:
 
     async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
         return await asyncio.to_thread(self._read, bucket, key, max_bytes)
+
+    def _write(self, bucket: str, key: str, data: bytes) -> None:
+        path = self._path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")  # owner-only, renamed when whole
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    async def put(self, bucket: str, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, bucket, key, data)
+
+    def _delete_older_than(self, bucket: str, prefix: str, age_s: float) -> int:
+        top = self._path(bucket, prefix)
+        if not top.is_dir():
+            return 0
+        cutoff, deleted = time.time() - age_s, 0
+        for folder, _, files in os.walk(top, topdown=False):
+            for name in files:
+                path = Path(folder, name)
+                try:
+                    if path.lstat().st_mtime < cutoff:
+                        path.unlink()
+                        deleted += 1
+                except FileNotFoundError:  # another replica got there first
+                    pass
+            if Path(folder) != top:
+                with contextlib.suppress(OSError):  # only an empty folder goes
+                    Path(folder).rmdir()
+        return deleted
+
+    async def delete_older_than(self, bucket: str, prefix: str, age_s: float) -> int:
+        return await asyncio.to_thread(self._delete_older_than, bucket, prefix, age_s)
 
     async def close(self) -> None:
         return None
@@ -88,6 +137,22 @@ class S3ObjectStore:
 
     async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
         return await asyncio.to_thread(self._read, bucket, key, max_bytes)
+
+    async def put(self, bucket: str, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._client.put_object, Bucket=bucket, Key=key, Body=data)
+
+    def _delete_older_than(self, bucket: str, prefix: str, age_s: float) -> int:
+        cutoff, deleted = time.time() - age_s, 0
+        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+            contents = page.get("Contents", [])
+            old = [{"Key": item["Key"]} for item in contents if item["LastModified"].timestamp() < cutoff]
+            if old:
+                self._client.delete_objects(Bucket=bucket, Delete={"Objects": old, "Quiet": True})
+                deleted += len(old)
+        return deleted
+
+    async def delete_older_than(self, bucket: str, prefix: str, age_s: float) -> int:
+        return await asyncio.to_thread(self._delete_older_than, bucket, prefix, age_s)
 
     async def close(self) -> None:
         self._client.close()

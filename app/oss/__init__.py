@@ -1,0 +1,1 @@
+"""The OSS upload flow: ``DescribeOssUploadToken``, an OSS-compatible PutObject, retention."""
