@@ -15,6 +15,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.api.factory import create_app
+    from app.api.http11 import uvicorn_http_options
     from app.engine.packs import ModelPackError, load_engine
     from app.engine.runtime import ProviderUnavailableError
     from app.logs import configure_logging
@@ -45,6 +46,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,  # our own access log records no query strings (they may carry images)
         log_config=None,
         timeout_graceful_shutdown=30,
+        **uvicorn_http_options(updated),  # heads as large as the request limits (images in the query)
     )
     return 0
 

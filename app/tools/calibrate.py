@@ -1,4 +1,11 @@
-"""``comparefaces calibrate DIR --out FILE``: measure cosine thresholds per FAR on real pairs."""
+"""``comparefaces calibrate DIR [DIR ...] --out FILE``: measure cosine thresholds per FAR on real pairs.
+
+Each DIR is a population (one folder of photos per person). Each population gets its own thresholds;
+the calibration's threshold for a pair type and FAR key is the strictest of them (among populations
+with enough impostor pairs to measure that key), so it holds for every population measured. Every
+population's own thresholds, counts, and FAR (with its 95% interval) at the chosen thresholds are
+recorded in the file.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,19 @@ from typing import Any
 from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
 from app.engine.packs import load_models
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, PairScores, embed_directory, pair_scores
+from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores
+from app.tools.rates import far_at, tar_at
 
 log = logging.getLogger(__name__)
+# A threshold set where fewer impostor pairs than this may pass is too noisy to bind the others.
+MIN_IMPOSTORS_AT_KEY = 10
 
 
 def summarise(scores: PairScores) -> dict[str, Any]:
+    """A population's own thresholds (where fewer than one impostor pair may pass: just above the
+    highest impostor score)."""
     cosine_at_far = {
-        far: threshold_at_far(scores.impostor_top, scores.impostor_total, float(far)) for far in CALIBRATED_FARS
+        far: threshold_at_far(scores.impostor_desc, scores.impostor_total, float(far)) for far in CALIBRATED_FARS
     }
     return {
         "genuine_pairs": int(scores.genuine.size),
@@ -28,37 +40,103 @@ def summarise(scores: PairScores) -> dict[str, Any]:
     }
 
 
-def calibration_from_embeddings(data: EmbeddedSet, model: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    face_face = pair_scores(data.face, data.face, data.labels, symmetric=True)
-    pair_types = {"FacePic-FacePic": summarise(face_face)}
-    if len(data.id_style) == len(data.face):
-        pair_types["FacePic-IDPic"] = summarise(pair_scores(data.face, data.id_style, data.labels, symmetric=False))
+def binds(scores: PairScores, far: str) -> bool:
+    return scores.impostor_total * float(far) >= MIN_IMPOSTORS_AT_KEY
+
+
+def combine(populations: dict[str, PairScores]) -> dict[str, Any]:
+    """The strictest threshold per key over the populations that can measure it (all of them where
+    none can; never below a looser key's), with each population's own summary and its rates at the
+    chosen thresholds."""
+    own = {name: summarise(scores) for name, scores in populations.items()}
+    chosen: dict[str, float] = {}
+    decided_by: dict[str, str] = {}
+    previous = -1.0
+    for far in CALIBRATED_FARS:
+        binding = [name for name, scores in populations.items() if binds(scores, far)] or list(populations)
+        candidates = {name: own[name]["cosine_at_far"][far] for name in binding}
+        name = max(candidates, key=lambda n: candidates[n])
+        chosen[far] = max(candidates[name], previous)
+        decided_by[far] = name
+        previous = chosen[far]
+    for name, scores in populations.items():
+        own[name]["at_chosen"] = {
+            far: {"far": far_at(scores, t).as_dict(), "tar": tar_at(scores, t).as_dict()} for far, t in chosen.items()
+        }
+    return {
+        "genuine_pairs": sum(int(s.genuine.size) for s in populations.values()),
+        "impostor_pairs": sum(s.impostor_total for s in populations.values()),
+        "cosine_at_far": {far: round(value, 6) for far, value in chosen.items()},
+        "decided_by": decided_by,
+        "populations": own,
+    }
+
+
+def population_scores(data: EmbeddedSet, exclusions: Exclusions) -> dict[str, PairScores]:
+    kept, excluded = exclusions.apply(data)
+    scores = {"FacePic-FacePic": pair_scores(kept.face, kept.face, kept.labels, symmetric=True, excluded=excluded)}
+    if len(kept.id_style) == len(kept.face):
+        scores["FacePic-IDPic"] = pair_scores(kept.face, kept.id_style, kept.labels, symmetric=False, excluded=excluded)
+    return scores
+
+
+def calibration_from_embeddings(
+    populations: dict[str, EmbeddedSet] | EmbeddedSet,
+    model: dict[str, Any],
+    dataset: dict[str, Any],
+    exclusions: Exclusions | None = None,
+) -> dict[str, Any]:
+    if isinstance(populations, EmbeddedSet):
+        populations = {str(dataset.get("path_name", "photos")): populations}
+    scored = {name: population_scores(data, exclusions or Exclusions()) for name, data in populations.items()}
+    kinds = [kind for kind in ("FacePic-FacePic", "FacePic-IDPic") if all(kind in s for s in scored.values())]
     return {
         "format": CALIBRATION_FORMAT,
         "model": model,
         "dataset": dataset,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "pair_types": pair_types,
+        "pair_types": {kind: combine({name: s[kind] for name, s in scored.items()}) for kind in kinds},
         "notes": (
-            "cosine_at_far[far]: the cosine at or above which that share of impostor pairs scores. "
-            "FacePic-IDPic pairs a photo with a 102x126 head-and-shoulders JPEG portrait made from "
-            "another photo of the same (genuine) or another (impostor) person."
+            "cosine_at_far[far]: the strictest of the populations' own thresholds (the cosine at or above "
+            f"which that share of its impostor pairs scores; a population binds a key where at least "
+            f"{MIN_IMPOSTORS_AT_KEY} of its impostor pairs may pass). populations[name].at_chosen: that "
+            "population's measured FAR and TAR at the chosen thresholds, counts and 95% Wilson intervals. "
+            "FacePic-IDPic pairs a photo with a 102x126 ID-chip-style portrait (plain light background, "
+            "slightly soft, JPEG quality 25) made from another photo of the same (genuine) or another "
+            "(impostor) person."
         ),
     }
 
 
-def calibrate(settings: Settings, root: Path, out: Path, description: str = "") -> dict[str, Any]:
-    models = load_models(settings)
-    data = embed_directory(models, root)
-    dataset = {
-        "path_name": root.name,
-        "description": description or f"{root.name}: one folder per person",
+def dataset_entry(name: str, data: EmbeddedSet, description: str) -> dict[str, Any]:
+    return {
+        "path_name": name,
+        "description": description or f"{name}: one folder per person",
         "people": len(data.people),
         "photos": len(data.photos),
         "photos_without_face": data.missed,
     }
+
+
+def calibrate(
+    settings: Settings,
+    roots: list[Path],
+    out: Path,
+    description: str = "",
+    exclusions: Path | None = None,
+) -> dict[str, Any]:
+    models = load_models(settings)
+    populations = {root.name: embed_directory(models, root) for root in roots}
+    excluded = Exclusions.read(exclusions) if exclusions else Exclusions()
+    dataset = {
+        "description": description or ", ".join(populations),
+        "people": sum(len(d.people) for d in populations.values()),
+        "photos": sum(len(d.photos) for d in populations.values()),
+        "exclusions": {"photos": len(excluded.photos), "pairs": len(excluded.pairs)},
+        "populations": {name: dataset_entry(name, data, "") for name, data in populations.items()},
+    }
     model = {"id": models.model_id, "sha256": models.file_sha256}
-    result = calibration_from_embeddings(data, model, dataset)
+    result = calibration_from_embeddings(populations, model, dataset, excluded)
     Calibration.from_dict(result)  # refuse to write what the server would refuse to load
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -70,4 +148,10 @@ def print_summary(result: dict[str, Any]) -> None:
     for name, entry in result["pair_types"].items():
         print(f"{name}: {entry['genuine_pairs']} genuine, {entry['impostor_pairs']} impostor pairs")
         for far, cosine in entry["cosine_at_far"].items():
-            print(f"  FAR {far:>8}: cosine >= {cosine:.4f}  TAR {entry['tar_at_far'][far]:.4f}")
+            print(f"  FAR {far:>8}: cosine >= {cosine:.4f} (strictest: {entry['decided_by'][far]})")
+            for population, own in entry["populations"].items():
+                at = own["at_chosen"][far]
+                print(
+                    f"      {population}: FAR {at['far']['rate']:.2e} [{at['far']['low']:.1e}, {at['far']['high']:.1e}]"
+                    f" ({at['far']['count']}/{at['far']['total']}), TAR {at['tar']['rate']:.4f}"
+                )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import csv
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,13 @@ from app.errors import ApiError
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-ID_JPEG_QUALITY = 80
+# The stand-in for a second-generation ID card chip portrait (102x126): head and shoulders with
+# margin (the face box is about half the width), a plain light background, slightly soft, and a
+# JPEG of about 1.5 KB (the chip stores about 1 KB).
+ID_WIDTH_FACTOR = 1.9
+ID_BACKGROUND = 242.0
+ID_BLUR_SIGMA = 0.7
+ID_JPEG_QUALITY = 25
 
 
 @dataclass
@@ -29,6 +35,17 @@ class EmbeddedSet:
     id_style: np.ndarray  # (N, D) embeddings of ID-style portraits made from the same photos
     missed: int  # photos in which no face was found (left out)
 
+    def key(self, index: int) -> str:
+        """``person/photo`` of a photo: how exclusion lists and group files name it."""
+        path = self.photos[index]
+        return f"{path.parent.name}/{path.name}"
+
+    def subset(self, keep: np.ndarray) -> EmbeddedSet:
+        """The photos where ``keep`` (a boolean mask) is true; people keep their indices."""
+        photos = [path for path, kept in zip(self.photos, keep, strict=True) if kept]
+        id_style = self.id_style[keep] if len(self.id_style) == len(self.face) else self.id_style
+        return EmbeddedSet(self.people, photos, self.labels[keep], self.face[keep], id_style, self.missed)
+
 
 def list_people(root: Path) -> list[tuple[str, list[Path]]]:
     people = []
@@ -39,23 +56,52 @@ def list_people(root: Path) -> list[tuple[str, list[Path]]]:
     return people
 
 
+def subject_mask(width: int, height: int, face_w: float, face_h: float) -> np.ndarray:
+    """Soft (H, W, 1) mask in [0, 1] of head and shoulders in an ID portrait whose face box, ``face_w``
+    by ``face_h`` pixels, is centred as ``id_portrait_crop`` centres it."""
+    cx, cy = width / 2, height / 2 - 0.06 * height
+    mask = np.zeros((height, width), np.float32)
+    cv2.ellipse(mask, (int(cx), int(cy - 0.12 * face_h)), (int(0.72 * face_w), int(0.86 * face_h)), 0, 0, 360, 1.0, -1)
+    cv2.ellipse(mask, (int(cx), int(cy + 1.45 * face_h)), (int(1.5 * face_w), int(0.9 * face_h)), 0, 0, 360, 1.0, -1)
+    cv2.rectangle(mask, (int(cx - 0.3 * face_w), int(cy)), (int(cx + 0.3 * face_w), int(cy + 0.8 * face_h)), 1.0, -1)
+    return cv2.GaussianBlur(mask, (0, 0), 1.5)[..., None]
+
+
 def id_style_version(image: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """What an ID chip portrait of this face looks like: 102x126 head-and-shoulders, JPEG re-encoded."""
-    portrait = id_portrait_crop(image, box)
-    _, encoded = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, ID_JPEG_QUALITY])
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    """What an ID chip portrait of this face looks like: 102x126 head and shoulders on a plain
+    light background, slightly soft, a low-quality JPEG."""
+    portrait = id_portrait_crop(image, box, width_factor=ID_WIDTH_FACTOR).astype(np.float32)
+    out_h, out_w = portrait.shape[:2]
+    scale = out_w / ((float(box[2]) - float(box[0])) * ID_WIDTH_FACTOR)
+    mask = subject_mask(out_w, out_h, (float(box[2]) - float(box[0])) * scale, (float(box[3]) - float(box[1])) * scale)
+    plain = portrait * mask + ID_BACKGROUND * (1 - mask)
+    soft = cv2.GaussianBlur(plain, (0, 0), ID_BLUR_SIGMA)
+    ok, encoded = cv2.imencode(
+        ".jpg", np.clip(soft, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, ID_JPEG_QUALITY]
+    )
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
     assert decoded is not None  # we just encoded it
     return decoded
 
 
-def _batches(items: list[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    for start in range(0, len(items), size):
-        yield np.stack(items[start : start + size])
-
-
-def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = True, batch: int = 32) -> EmbeddedSet:
+def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = True, batch: int = 64) -> EmbeddedSet:
     size = models.recognizer.input_size
-    people, photos, labels, face_crops, id_crops = [], [], [], [], []
+    people: list[str] = []
+    photos: list[Path] = []
+    labels: list[int] = []
+    face: list[np.ndarray] = []
+    id_style: list[np.ndarray] = []
+    face_crops: list[np.ndarray] = []
+    id_crops: list[np.ndarray] = []
+
+    def flush() -> None:  # embed as we go: crops of a large recognizer input would not fit in memory
+        if face_crops:
+            face.append(models.recognizer.embed(np.stack(face_crops)))
+        if id_crops:
+            id_style.append(models.recognizer.embed(np.stack(id_crops)))
+        face_crops.clear()
+        id_crops.clear()
+
     missed = 0
     listing = list_people(root)
     for person_index, (name, files) in enumerate(listing):
@@ -77,18 +123,36 @@ def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = T
             photos.append(path)
             labels.append(person_index)
             face_crops.append(align_face(image, detected.landmarks, size))
+            if len(face_crops) >= batch:
+                flush()
         if person_index % 500 == 0:
             log.info("detected %d/%d people, %d photos", person_index + 1, len(listing), len(photos))
-    face = np.concatenate([models.recognizer.embed(b) for b in _batches(face_crops, batch)])
-    id_style = np.concatenate([models.recognizer.embed(b) for b in _batches(id_crops, batch)]) if id_crops else face[:0]
-    return EmbeddedSet(people, photos, np.asarray(labels), face, id_style, missed)
+    flush()
+    dim = face[0].shape[1] if face else 0
+    face_all = np.concatenate(face) if face else np.zeros((0, dim), np.float32)
+    id_all = np.concatenate(id_style) if id_style else face_all[:0]
+    return EmbeddedSet(people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed)
 
 
 @dataclass
 class PairScores:
-    genuine: np.ndarray  # all genuine cosines
-    impostor_top: np.ndarray  # the highest impostor cosines, sorted descending
-    impostor_total: int
+    genuine: np.ndarray  # every genuine cosine
+    impostor: np.ndarray  # every impostor cosine, sorted ascending (float32: 4 bytes a pair)
+
+    @property
+    def impostor_total(self) -> int:
+        return int(self.impostor.size)
+
+    @property
+    def impostor_desc(self) -> np.ndarray:
+        return self.impostor[::-1]
+
+    def impostors_at_or_above(self, threshold: float) -> int:
+        """Exactly how many impostor pairs score >= ``threshold``."""
+        return int(self.impostor.size - np.searchsorted(self.impostor, np.float32(threshold), side="left"))
+
+    def genuine_at_or_above(self, threshold: float) -> int:
+        return int((self.genuine >= np.float32(threshold)).sum())
 
 
 def pair_scores(
@@ -97,27 +161,92 @@ def pair_scores(
     labels: np.ndarray,
     *,
     symmetric: bool,
-    keep_top_share: float = 0.011,
+    excluded: np.ndarray | None = None,
     chunk: int = 512,
 ) -> PairScores:
-    """Cosines of every pair (i from left, j from right) with i != j (i < j when ``symmetric``):
-    all genuine ones, and the top ``keep_top_share`` of impostors (enough for FAR >= 1e-2)."""
+    """Cosines of every pair (i from left, j from right) with i != j (i < j when ``symmetric``),
+    except the (i, j) index pairs in ``excluded`` (either order): all genuine and all impostor ones."""
     genuine: list[np.ndarray] = []
-    top: np.ndarray = np.zeros(0, np.float32)
-    impostor_total = 0
+    impostor: list[np.ndarray] = []
     n = len(left)
     columns = np.arange(len(right))
+    dropped = np.zeros((0, 2), np.int64) if excluded is None else np.asarray(excluded, np.int64).reshape(-1, 2)
+    dropped = np.concatenate([dropped, dropped[:, ::-1]])
     for start in range(0, n, chunk):
         rows = np.arange(start, min(n, start + chunk))
         sims = left[rows] @ right.T
         valid = columns[None, :] > rows[:, None] if symmetric else columns[None, :] != rows[:, None]
+        here = dropped[(dropped[:, 0] >= rows[0]) & (dropped[:, 0] <= rows[-1])]
+        valid[here[:, 0] - start, here[:, 1]] = False
         same = labels[rows][:, None] == labels[None, :]
         genuine.append(sims[valid & same])
-        impostor = sims[valid & ~same]
-        impostor_total += impostor.size
-        merged = np.concatenate([top, impostor])
-        keep = max(1, int(keep_top_share * impostor_total) + 2)
-        if merged.size > keep:
-            merged = np.partition(merged, merged.size - keep)[-keep:]
-        top = merged
-    return PairScores(np.concatenate(genuine), np.sort(top)[::-1], impostor_total)
+        impostor.append(sims[valid & ~same].astype(np.float32))
+    everything = np.concatenate(impostor) if impostor else np.zeros(0, np.float32)
+    everything.sort()
+    return PairScores(np.concatenate(genuine) if genuine else np.zeros(0, np.float32), everything)
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Photos and pairs to leave out of a calibration or evaluation (``comparefaces audit`` writes
+    one for review). One entry a line, ``#`` starts a comment; an entry is a person's folder name
+    or ``person/photo``:
+
+        person/photo.jpg                       leave this photo out
+        person                                 leave this person out
+        personA/a.jpg <TAB> personB/b.jpg      leave out the pairs between these (either side may be
+                                               a whole person: one person under two names)
+    """
+
+    photos: frozenset[str] = frozenset()
+    pairs: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def read(cls, path: Path) -> Exclusions:
+        photos, pairs = set(), set()
+        for line in path.read_text().splitlines():
+            entry = line.split("#", 1)[0].strip()
+            if not entry:
+                continue
+            parts = entry.split("\t") if "\t" in entry else entry.split()
+            parts = [part.strip() for part in parts if part.strip()]
+            if len(parts) == 1:
+                photos.add(parts[0])
+            elif len(parts) == 2:
+                pairs.add((parts[0], parts[1]))
+            else:
+                raise ValueError(f"{path}: cannot read exclusion line {line!r} (one or two entries a line)")
+        return cls(frozenset(photos), frozenset(pairs))
+
+    def apply(self, data: EmbeddedSet) -> tuple[EmbeddedSet, np.ndarray]:
+        """``data`` without the excluded photos, and the (K, 2) index pairs (into the result) to skip."""
+        keys = [data.key(i) for i in range(len(data.photos))]
+        keep = np.array([key not in self.photos and key.split("/")[0] not in self.photos for key in keys], bool)
+        kept = data.subset(keep)
+        kept_keys = [key for key, k in zip(keys, keep, strict=True) if k]
+
+        def matching(entry: str) -> np.ndarray:
+            return np.array([i for i, key in enumerate(kept_keys) if key == entry or key.split("/")[0] == entry])
+
+        pairs = [
+            np.array([(i, j) for i in matching(a) for j in matching(b) if i != j], np.int64).reshape(-1, 2)
+            for a, b in self.pairs
+        ]
+        return kept, np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+
+
+def photo_groups(data: EmbeddedSet, spec: str) -> dict[str, np.ndarray]:
+    """Group name -> boolean mask over ``data``'s photos. ``spec`` is ``prefix`` (a person's group is
+    the part of the folder name before ``__``, e.g. ``chinese__li-bingbing``: ``chinese``) or a CSV
+    file of ``path,group`` rows, path being a person's folder or ``person/photo`` (header optional)."""
+    keys = [data.key(i) for i in range(len(data.photos))]
+    if spec == "prefix":
+        names = [key.split("/")[0].split("__")[0] if "__" in key.split("/")[0] else "(no prefix)" for key in keys]
+    else:
+        mapping: dict[str, str] = {}
+        with Path(spec).open(newline="") as handle:
+            for row in csv.reader(handle):
+                if len(row) >= 2 and row[0].strip() and row[0].strip().lower() != "path":
+                    mapping[row[0].strip()] = row[1].strip()
+        names = [mapping.get(key, mapping.get(key.split("/")[0], "(unlisted)")) for key in keys]
+    return {name: np.array([n == name for n in names], bool) for name in sorted(set(names))}

@@ -1,4 +1,6 @@
-"""``comparefaces evaluate DIR [--pairs FILE] [--plot FILE.png]``: how well a pack separates people."""
+"""``comparefaces evaluate DIR [DIR ...]``: how well a pack separates people, and whether the shipped
+thresholds hold on them: the true FAR at every shipped threshold (every impostor pair counted) with
+its 95% interval, per population and per group, optionally with thresholds cross-validated by person."""
 
 from __future__ import annotations
 
@@ -7,21 +9,52 @@ from pathlib import Path
 
 import numpy as np
 
-from app.engine.calibration import CALIBRATED_FARS, Calibration, threshold_at_far
-from app.engine.engine import FaceEngine
+from app.engine.calibration import CALIBRATED_FARS, Calibration
 from app.engine.packs import engine_for, load_models
 from app.engine.types import ImageType, pair_type
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, PairScores, embed_directory, pair_scores
+from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores, photo_groups
+from app.tools.rates import CrossValidated, Rate, cross_validate, far_at, format_rate, own_threshold, restricted, tar_at
+
+FACE_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC)
+ID_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.ID_PIC)
+
+
+@dataclass
+class ShippedKey:
+    """One shipped threshold measured on this data."""
+
+    far_key: str
+    cosine: float
+    far: Rate
+    tar: Rate
+
+    @property
+    def flagged(self) -> bool:
+        """The measured FAR is significantly above the rate the key promises."""
+        return self.far.significantly_above(float(self.far_key))
+
+    @property
+    def ratio(self) -> float:
+        return self.far.value / float(self.far_key)
 
 
 @dataclass
 class PairTypeReport:
     genuine_pairs: int
     impostor_pairs: int
-    tar_at_far: dict[str, float]  # TAR at this data's own thresholds
-    shipped_far: dict[str, float]  # measured FAR at the shipped thresholds
-    shipped_tar: dict[str, float]
+    shipped: dict[str, ShippedKey]
+    own_tar: dict[str, float]  # TAR at this data's own thresholds: tuned on the very people scored
+    cross_validated: CrossValidated | None = None
+    scores: PairScores | None = field(default=None, repr=False)
+
+
+@dataclass
+class GroupReport:
+    name: str
+    photos: int
+    people: int
+    pair_types: dict[str, PairTypeReport] = field(default_factory=dict)
 
 
 @dataclass
@@ -30,23 +63,39 @@ class EvaluationReport:
     photos: int
     people: int
     missed: int
-    pair_types: dict[str, PairTypeReport] = field(default_factory=dict)
+    excluded_photos: int = 0
+    excluded_pairs: int = 0
+    groups: dict[str, GroupReport] = field(default_factory=dict)
     pairs_accuracy: float | None = None  # 10-fold LFW protocol
     pairs_accuracy_shipped: float | None = None  # at the shipped FAR 1e-3 threshold
     pairs_used: int = 0
     pairs_skipped: int = 0
 
+    def worst_group(self, kind: str, far_key: str = "0.001") -> tuple[str, str] | None:
+        """(highest measured FAR at ``far_key``, lowest TAR there) among the groups with these pairs."""
+        entries = [
+            (name, group.pair_types[kind].shipped[far_key])
+            for name, group in self.groups.items()
+            if kind in group.pair_types and far_key in group.pair_types[kind].shipped
+        ]
+        if len(entries) < 2:
+            return None
+        by_far = max(entries, key=lambda entry: entry[1].far.value)[0]
+        by_tar = min(entries, key=lambda entry: entry[1].tar.value)[0]
+        return by_far, by_tar
+
 
 def report_for(scores: PairScores, shipped: dict[str, float]) -> PairTypeReport:
-    own = {far: threshold_at_far(scores.impostor_top, scores.impostor_total, float(far)) for far in CALIBRATED_FARS}
+    own = {far: own_threshold(scores, far) for far in CALIBRATED_FARS}
     return PairTypeReport(
         genuine_pairs=int(scores.genuine.size),
         impostor_pairs=scores.impostor_total,
-        tar_at_far={far: float((scores.genuine >= t).mean()) for far, t in own.items()},
-        shipped_far={
-            far: float((scores.impostor_top >= t).sum() / scores.impostor_total) for far, t in shipped.items()
+        shipped={
+            far: ShippedKey(far, cosine, far_at(scores, cosine), tar_at(scores, cosine))
+            for far, cosine in shipped.items()
         },
-        shipped_tar={far: float((scores.genuine >= t).mean()) for far, t in shipped.items()},
+        own_tar={far: float((scores.genuine >= t).mean()) for far, t in own.items() if t is not None},
+        scores=scores,
     )
 
 
@@ -90,75 +139,188 @@ def pairs_scores(data: EmbeddedSet, pairs: list[tuple[str, int, str, int, bool]]
 
 
 def evaluate(
-    settings: Settings, root: Path, *, pairs_file: Path | None = None, plot: Path | None = None
+    settings: Settings,
+    roots: list[Path],
+    *,
+    pairs_file: Path | None = None,
+    plot: Path | None = None,
+    groups: str | None = None,
+    exclusions: Path | None = None,
+    folds: int = 0,
 ) -> EvaluationReport:
     models = load_models(settings)
     engine = engine_for(models, settings)  # refuses an uncalibrated pack before the long embedding
-    return evaluate_embeddings(engine, embed_directory(models, root), pairs_file=pairs_file, plot=plot)
+    populations = {root.name: embed_directory(models, root) for root in roots}
+    return evaluate_embeddings(
+        engine.calibration,
+        engine.model_id,
+        populations,
+        pairs_file=pairs_file,
+        plot=plot,
+        groups=groups,
+        exclusions=Exclusions.read(exclusions) if exclusions else Exclusions(),
+        folds=folds,
+    )
 
 
-def evaluate_embeddings(
-    engine: FaceEngine, data: EmbeddedSet, *, pairs_file: Path | None = None, plot: Path | None = None
-) -> EvaluationReport:
-    """The report for photos already embedded by ``engine``'s models."""
-    report = EvaluationReport(engine.model_id, len(data.photos), len(data.people), data.missed)
-    calibration: Calibration = engine.calibration
-    all_scores: dict[str, PairScores] = {}
-    for name, (left, right, symmetric) in {
-        pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC): (data.face, data.face, True),
-        pair_type(ImageType.FACE_PIC, ImageType.ID_PIC): (data.face, data.id_style, False),
-    }.items():
-        scores = pair_scores(left, right, data.labels, symmetric=symmetric)
-        shipped = calibration.cosine_at_far.get(name, {})
-        report.pair_types[name] = report_for(scores, shipped)
-        all_scores[name] = scores
-    if pairs_file is not None:
-        listed_scores, same, skipped = pairs_scores(data, read_pairs(pairs_file))
-        report.pairs_used, report.pairs_skipped = len(listed_scores), skipped
-        if len(listed_scores):
-            report.pairs_accuracy = ten_fold_accuracy(listed_scores, same)
-            shipped_threshold = calibration.cosine_at_far["FacePic-FacePic"]["0.001"]
-            report.pairs_accuracy_shipped = float(((listed_scores >= shipped_threshold) == same).mean())
-    if plot is not None:
-        plot_det(all_scores, plot, engine.model_id)
+def group_report(
+    name: str, data: EmbeddedSet, excluded: np.ndarray, calibration: Calibration, folds: int
+) -> GroupReport:
+    report = GroupReport(name, len(data.photos), int(np.unique(data.labels).size))
+    kinds = {FACE_PAIRS: (data.face, data.face, True)}
+    if len(data.id_style) == len(data.face):
+        kinds[ID_PAIRS] = (data.face, data.id_style, False)
+    for kind, (left, right, symmetric) in kinds.items():
+        scores = pair_scores(left, right, data.labels, symmetric=symmetric, excluded=excluded)
+        entry = report_for(scores, calibration.cosine_at_far.get(kind, {}))
+        if folds > 1:
+            entry.cross_validated = cross_validate(
+                left, right, data.labels, symmetric=symmetric, excluded=excluded, folds=folds
+            )
+        report.pair_types[kind] = entry
     return report
 
 
-def plot_det(curves: dict[str, PairScores], path: Path, title: str) -> None:
+def evaluate_embeddings(
+    calibration: Calibration,
+    model_id: str,
+    populations: dict[str, EmbeddedSet] | EmbeddedSet,
+    *,
+    pairs_file: Path | None = None,
+    plot: Path | None = None,
+    groups: str | None = None,
+    exclusions: Exclusions | None = None,
+    folds: int = 0,
+) -> EvaluationReport:
+    """The report for photos already embedded by the calibrated models, one population per set (no pair
+    crosses populations); ``groups`` splits each further (``photo_groups``)."""
+    if isinstance(populations, EmbeddedSet):
+        populations = {"photos": populations}
+    exclusions = exclusions or Exclusions()
+    report = EvaluationReport(
+        model_id,
+        sum(len(data.photos) for data in populations.values()),
+        sum(len(data.people) for data in populations.values()),
+        sum(data.missed for data in populations.values()),
+    )
+    for population, raw in populations.items():
+        data, excluded = exclusions.apply(raw)
+        report.excluded_photos += len(raw.photos) - len(data.photos)
+        report.excluded_pairs += len(excluded)
+        masks = photo_groups(data, groups) if groups else {"": np.ones(len(data.photos), bool)}
+        for group, mask in masks.items():
+            name = f"{population}:{group}" if group else population
+            report.groups[name] = group_report(name, data.subset(mask), restricted(excluded, mask), calibration, folds)
+    if pairs_file is not None:
+        listed_scores, same, skipped = pairs_scores(next(iter(populations.values())), read_pairs(pairs_file))
+        report.pairs_used, report.pairs_skipped = len(listed_scores), skipped
+        if len(listed_scores):
+            report.pairs_accuracy = ten_fold_accuracy(listed_scores, same)
+            shipped_threshold = calibration.cosine_at_far[FACE_PAIRS]["0.001"]
+            report.pairs_accuracy_shipped = float(((listed_scores >= shipped_threshold) == same).mean())
+    if plot is not None:
+        plot_det(report, plot)
+    return report
+
+
+def det_points(scores: PairScores, points: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """(FAR, FRR) along the curve, FAR from one impostor pair up to all of them, log-spaced."""
+    total = scores.impostor_total
+    if total == 0 or scores.genuine.size == 0:
+        return np.zeros(0), np.zeros(0)
+    passed = np.unique(np.geomspace(1, total, points).astype(np.int64))
+    thresholds = scores.impostor_desc[passed - 1]
+    genuine = np.sort(scores.genuine)
+    frr = np.searchsorted(genuine, thresholds, side="left") / genuine.size
+    return passed / total, frr
+
+
+def plot_det(report: EvaluationReport, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4.5))
-    for name, scores in curves.items():
-        thresholds = scores.impostor_top[:: max(1, len(scores.impostor_top) // 400)]
-        far = np.array([(scores.impostor_top >= t).sum() / scores.impostor_total for t in thresholds])
-        frr = np.array([(scores.genuine < t).mean() for t in thresholds])
-        axis.plot(far, frr, label=name)
-    axis.set_xscale("log")
-    axis.set_yscale("log")
-    axis.set_xlabel("false accept rate")
-    axis.set_ylabel("false reject rate")
-    axis.set_title(f"DET: {title}")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend()
+    kinds = [FACE_PAIRS, ID_PAIRS]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for axis, kind in zip(axes, kinds, strict=True):
+        for name, group in report.groups.items():
+            entry = group.pair_types.get(kind)
+            if entry is None or entry.scores is None:
+                continue
+            far, frr = det_points(entry.scores)
+            (line,) = axis.plot(far, np.maximum(frr, 1e-4), label=name)
+            for key in entry.shipped.values():  # where the shipped thresholds land on this group
+                axis.plot(
+                    max(key.far.value, 1 / max(1, entry.impostor_pairs)),
+                    max(1 - key.tar.value, 1e-4),
+                    "o",
+                    color=line.get_color(),
+                    markersize=4,
+                )
+        for far_key in ("0.01", "0.001", "0.0001"):
+            axis.axvline(float(far_key), color="grey", linewidth=0.6, linestyle=":")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("false accept rate (dots: shipped thresholds)")
+        axis.set_title(kind)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
+    axes[0].set_ylabel("false reject rate")
+    figure.suptitle(f"DET per group: {report.model_id}")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
 def print_report(report: EvaluationReport) -> None:
-    print(f"model {report.model_id}: {report.photos} photos of {report.people} people ({report.missed} without a face)")
-    for name, entry in report.pair_types.items():
-        print(f"{name}: {entry.genuine_pairs} genuine / {entry.impostor_pairs} impostor pairs")
-        for far in entry.tar_at_far:
-            shipped = ""
-            if far in entry.shipped_far:
-                shipped = f"  shipped threshold: FAR {entry.shipped_far[far]:.2e}, TAR {entry.shipped_tar[far]:.4f}"
-            print(f"  FAR {far:>8}: TAR {entry.tar_at_far[far]:.4f}{shipped}")
+    print(
+        f"model {report.model_id}: {report.photos} photos of {report.people} people "
+        f"({report.missed} without a face; {report.excluded_photos} photos and {report.excluded_pairs} pairs excluded)"
+    )
+    print("FAR: every impostor pair counted, [95% Wilson interval] (passed/pairs); '!' = significantly above the key")
+    for name, group in report.groups.items():
+        print(f"\n== {name}: {group.photos} photos, {group.people} people")
+        for kind, entry in group.pair_types.items():
+            print(f"{kind}: {entry.genuine_pairs} genuine / {entry.impostor_pairs} impostor pairs")
+            for far_key, key in entry.shipped.items():
+                flag = " !" if key.flagged else "  "
+                print(
+                    f" {flag}shipped FAR {far_key:>7} (cos {key.cosine:.4f}): FAR {format_rate(key.far)} "
+                    f"= {key.ratio:.1f}x the key; TAR {key.tar.value:.4f}"
+                )
+            own = "  ".join(f"{far}: {tar:.4f}" for far, tar in entry.own_tar.items())
+            print(f"   TAR at this data's own thresholds (tuned on these people): {own}")
+            if entry.cross_validated is not None:
+                cv = entry.cross_validated
+                print(f"   cross-validated ({cv.folds} folds of people; thresholds set on the other folds):")
+                for far_key in cv.far:
+                    if cv.far[far_key].total:
+                        print(
+                            f"     FAR {far_key:>7}: measured FAR {format_rate(cv.far[far_key])}, "
+                            f"TAR {cv.tar[far_key].value:.4f} ({cv.tar[far_key].count}/{cv.tar[far_key].total})"
+                        )
+    for kind in (FACE_PAIRS, ID_PAIRS):
+        worst = report.worst_group(kind)
+        if worst:
+            print(f"\nworst group, {kind} at the shipped 1e-3 threshold: highest FAR {worst[0]}, lowest TAR {worst[1]}")
+    if len(report.groups) > 1:
+        print_side_by_side(report)
     if report.pairs_accuracy is not None:
         print(
-            f"pairs: {report.pairs_used} used, {report.pairs_skipped} skipped; 10-fold accuracy "
+            f"\npairs: {report.pairs_used} used, {report.pairs_skipped} skipped; 10-fold accuracy "
             f"{report.pairs_accuracy:.4f}; at the shipped FAR 1e-3 threshold {report.pairs_accuracy_shipped:.4f}"
         )
+
+
+def print_side_by_side(report: EvaluationReport) -> None:
+    """One line per group and pair type: FAR (x key) and TAR at each shipped threshold."""
+    print("\ngroup | pairs | " + " | ".join(f"FAR@{k} (x key) TAR" for k in ("0.01", "0.001", "0.0001")))
+    for name, group in report.groups.items():
+        for kind, entry in group.pair_types.items():
+            cells = [
+                f"{key.far.value:.1e} ({key.ratio:.1f}x{'!' if key.flagged else ''}) {key.tar.value:.3f}"
+                for far_key, key in entry.shipped.items()
+                if far_key in ("0.01", "0.001", "0.0001")
+            ]
+            print(f"{name} | {kind} | " + " | ".join(cells))
