@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # Loggers of the client side of tests (the official SDKs, the fuzzers). The SDKs log the answers
 # they get, and SignatureDoesNotMatch answers quote the string to sign, images included, as the
 # original service does: those are the client's logs, kept apart from the server's.
-CLIENT_LOGGERS = ("aliyunsdkcore", "alibabacloud", "darabonba", "Tea", "schemathesis", "hypothesis")
+CLIENT_LOGGERS = ("aliyunsdkcore", "alibabacloud", "darabonba", "Tea", "oss2", "schemathesis", "hypothesis")
 SERVER_LOG = "test-process.log"
 CLIENT_LOG = "test-clients.log"
 

@@ -187,12 +187,20 @@ function drawFaces(side, image) {
   }
   const crop = $("crop-" + side);
   if (image.crop) crop.src = image.crop; else crop.removeAttribute("src");
+  crop.closest("figure").hidden = !image.crop;
 }
 
 function showError(code, message) {
   $("error").hidden = false;
   $("error-code").textContent = code;
-  $("error-message").textContent = message;
+  $("error-message").textContent = shorten(message);
+}
+
+// A signature error quotes the whole string to sign (images included): show its start only.
+function shorten(message) {
+  return message.length > 300
+    ? message.slice(0, 300) + "… (" + message.length + " characters: all of it in the API response below)"
+    : message;
 }
 
 function drawScale(score, thresholds) {
@@ -258,7 +266,7 @@ function render(api, analysis) {
     SIDES.forEach(clearOverlay);
     $("crops").hidden = true;
     $("analysis-error").hidden = false;
-    $("analysis-error").textContent = "No face analysis: " + (details && details.Code ? details.Code + " " + details.Message : "HTTP " + analysis.status);
+    $("analysis-error").textContent = "No face analysis: " + (details && details.Code ? details.Code + " " + shorten(details.Message) : "HTTP " + analysis.status);
   }
   renderSnippets();
 }

@@ -1,0 +1,190 @@
+"""The demo page in a real browser: headless Chromium (Debian's ``chromium`` and ``chromium-driver``)
+driven by Selenium uploads photos from ../shared and checks what a person sees. Full-page
+screenshots are saved under ``artifacts/browser/`` (git-ignored)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.demo.conftest import KeyedServer, no_face, two_faces
+from tests.helpers.images import LFW, require_lfw
+from tests.helpers.server import REPO
+
+ARTIFACTS = REPO / "artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# Loopback only: no background traffic, and no name resolved through the system resolver.
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--metrics-recording-only",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--window-size=1280,1400",
+)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the test extra)")
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    service = Service(executable_path=CHROMEDRIVER, log_output=subprocess.DEVNULL)
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    require_lfw()
+    folder = tmp_path_factory.mktemp("photos")
+    files = {
+        "bush-1.jpg": (LFW / "George_W_Bush" / "George_W_Bush_0001.jpg").read_bytes(),
+        "bush-2.jpg": (LFW / "George_W_Bush" / "George_W_Bush_0002.jpg").read_bytes(),
+        "two-people.jpg": two_faces(),
+        "serena.jpg": (LFW / "Serena_Williams" / "Serena_Williams_0001.jpg").read_bytes(),
+        "no-face.jpg": no_face(),
+        "notes.txt": b"this is not a photo",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name: folder / name for name in files}
+
+
+def screenshot(driver: Any, name: str) -> Path:
+    """The whole page, not just the window (Chromium's DevTools capture)."""
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    path = ARTIFACTS / f"{name}.png"
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def open_page(driver: Any, base_url: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base_url + "/demo")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "ready")
+
+
+def run_comparison(driver: Any, source: Path, target: Path, *, target_type: str = "FacePic") -> None:
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    Select(driver.find_element("id", "type-target")).select_by_visible_text(target_type)
+    driver.find_element("id", "file-source").send_keys(str(source))
+    driver.find_element("id", "file-target").send_keys(str(target))  # both chosen: the page compares
+    WebDriverWait(driver, 60).until(lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "done")
+
+
+def texts(driver: Any, selector: str) -> list[str]:
+    return [node.text for node in driver.find_elements("css selector", selector)]
+
+
+def test_same_person(browser: Any, server: str, photos: dict[str, Path]) -> None:
+    open_page(browser, server)
+    run_comparison(browser, photos["bush-1.jpg"], photos["bush-2.jpg"])
+    score = float(browser.find_element("id", "score").text)
+    assert score > 90
+    assert "same person at FAR 0.0001" in browser.find_element("id", "verdict").text
+    for side in ("source", "target"):
+        assert len(browser.find_elements("css selector", f"#overlay-{side} .box.compared")) == 1
+        assert len(browser.find_elements("css selector", f"#overlay-{side} .landmark")) == 5
+        box = browser.find_element("css selector", f"#overlay-{side} .box.compared")
+        assert box.size["width"] > 30 and box.size["height"] > 30  # drawn over the photo, not collapsed
+        assert browser.find_element("id", f"crop-{side}").get_attribute("src").startswith("data:image/png")
+    ticks = browser.find_elements("css selector", "#ticks .tick")
+    assert sorted(tick.get_attribute("data-far") for tick in ticks) == ["0.0001", "0.001", "0.01"]
+    assert texts(browser, "#ticks .tick span") == ["FAR 0.01: 70.00", "FAR 0.001: 80.00", "FAR 0.0001: 90.00"]
+    assert texts(browser, "#verdicts td.same") == ["same person"] * 3
+    api = browser.find_element("id", "api-json").text  # the body as received
+    assert api.startswith('{"RequestId":"') and '"Code":"1"' in api and api.endswith('"Success":true}')
+    assert f'"SimilarityScore":{score:.2f}' in api or f'"SimilarityScore":{score:.1f}' in api
+    assert "curl -s http://127.0.0.1:" in browser.find_element("id", "curl").get_attribute("textContent")
+    assert "compare_faces" in browser.find_element("id", "python").get_attribute("textContent")
+    screenshot(browser, "01-same-person")
+
+
+def test_the_largest_face_is_the_one_compared(browser: Any, server: str, photos: dict[str, Path]) -> None:
+    open_page(browser, server)
+    run_comparison(browser, photos["two-people.jpg"], photos["serena.jpg"], target_type="IDPic")
+    boxes = browser.find_elements("css selector", "#overlay-source .box")
+    assert len(boxes) == 2
+    compared = browser.find_element("css selector", "#overlay-source .box.compared")
+    other = browser.find_element("css selector", "#overlay-source .box.other")
+    assert compared.size["width"] * compared.size["height"] > other.size["width"] * other.size["height"]
+    assert "2 faces found" in browser.find_element("id", "faces-source").text
+    # The larger face is Bush's, the target Serena Williams': different people at every FAR, against
+    # the FacePic-IDPic thresholds.
+    score = float(browser.find_element("id", "score").text)
+    assert score < 70
+    for row in browser.find_elements("css selector", "#verdicts tbody tr"):
+        threshold, verdict = (cell.text for cell in row.find_elements("css selector", "td")[1:])
+        assert verdict == ("same person" if score >= float(threshold) else "different people")
+    assert texts(browser, "#verdicts td.different") == ["different people"] * 3
+    screenshot(browser, "02-two-faces-largest-compared")
+
+
+def test_errors_are_shown_as_the_apis_code_and_message(browser: Any, server: str, photos: dict[str, Path]) -> None:
+    open_page(browser, server)
+    run_comparison(browser, photos["bush-1.jpg"], photos["no-face.jpg"])
+    assert browser.find_element("id", "error-code").text == "Error.NoFaceDetected"
+    assert browser.find_element("id", "error-message").text == "No face detected from given images."
+    assert not browser.find_element("id", "outcome").is_displayed()
+    assert "Error.NoFaceDetected" in browser.find_element("id", "faces-target").text
+    assert len(browser.find_elements("css selector", "#overlay-source .box.compared")) == 1  # the other still shown
+    screenshot(browser, "03-no-face")
+
+    open_page(browser, server)
+    run_comparison(browser, photos["notes.txt"], photos["bush-2.jpg"])
+    assert browser.find_element("id", "error-code").text == "InvalidParam.ImageValuePatternError"
+    screenshot(browser, "04-not-an-image")
+
+
+def test_signing_in_the_page_when_keys_are_checked(
+    browser: Any, keyed_demo: KeyedServer, photos: dict[str, Path]
+) -> None:
+    open_page(browser, keyed_demo.url)
+    assert browser.find_element("id", "keys").is_displayed()
+    browser.find_element("id", "key-id").send_keys(keyed_demo.key_id)
+    browser.find_element("id", "key-secret").send_keys("not-the-secret")
+    run_comparison(browser, photos["bush-1.jpg"], photos["bush-2.jpg"])
+    assert browser.find_element("id", "error-code").text == "SignatureDoesNotMatch"
+    assert "SignatureDoesNotMatch" in browser.find_element("id", "analysis-error").text  # no way around it
+    screenshot(browser, "05-signed-wrong-secret")
+
+    secret = browser.find_element("id", "key-secret")
+    secret.clear()
+    secret.send_keys(keyed_demo.secret)
+    browser.find_element("id", "compare").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 60).until(lambda d: d.find_element("id", "score").text != "")
+    WebDriverWait(browser, 60).until(lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "done")
+    assert float(browser.find_element("id", "score").text) > 90
+    assert not browser.find_element("id", "error").is_displayed()
+    screenshot(browser, "06-signed")
