@@ -22,6 +22,7 @@ import httpx
 import uvicorn
 
 from app.api.factory import create_app
+from app.api.http11 import uvicorn_http_options
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
 from app.settings import Settings
@@ -68,6 +69,7 @@ def run_server(
         log_config=None,  # as `comparefaces serve`: uvicorn's records reach the root logger
         access_log=False,
         lifespan="on",
+        **uvicorn_http_options(settings),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
