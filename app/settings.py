@@ -144,6 +144,31 @@ class Settings(BaseSettings):
     body_read_timeout_s: float = Field(
         default=60.0, description="deadline for receiving one request body; slower senders get a 400"
     )
+    slow_client_grace_s: float = Field(
+        default=10.0,
+        description="a request head or body may take this long before it must keep up SLOW_CLIENT_MIN_RATE; "
+        "a new connection that sends no head within it is closed",
+    )
+    slow_client_min_rate: float = Field(
+        default=16384.0,
+        description="bytes per second a request head or body must average after the grace period; slower: "
+        "the connection is closed (head) or answered 400 (body); 0: no rate required",
+    )
+    body_drain_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        description="a body over MAX_BODY_BYTES is read and discarded up to this much more so that the client "
+        "receives the error instead of a connection reset",
+    )
+    max_unverified_bodies: int = Field(
+        default=32,
+        description="of MAX_OPEN_REQUESTS, how many may be receiving bodies whose signature the head alone "
+        "cannot verify (RPC v1, open mode); the rest stay free for V3-signed callers",
+    )
+    max_in_flight_per_key: int = Field(
+        default=0,
+        description="comparisons one access key may have in flight (fetching, queued or running); "
+        "0: three quarters of MAX_IN_FLIGHT",
+    )
     inference_timeout_s: float = Field(
         default=30.0, description="budget for decoding and inference of one comparison; past it: ServiceUnavailable"
     )

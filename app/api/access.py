@@ -17,6 +17,13 @@ class Authenticator(Protocol):
         """
         ...
 
+    async def precheck(self, head: RpcRequest) -> str | None:
+        """Before the body is read (``head`` has none): refuse what the head alone shows is wrong
+        (unknown key, stale timestamp, a V3 signature over the declared body hash that does not match).
+        Returns the AccessKeyId when the head alone proves who signed (V3 with ``x-acs-content-sha256``),
+        else None: such a request's body is received in the share for callers not yet verified."""
+        ...
+
     def problem(self) -> str | None:
         """Why signed callers may be refused wrongly now (e.g. the keys file is broken), or None."""
         ...
@@ -28,6 +35,9 @@ class OpenAccess:
     open_mode = True
 
     async def authenticate(self, request: RpcRequest) -> str | None:
+        return None
+
+    async def precheck(self, head: RpcRequest) -> str | None:
         return None
 
     def problem(self) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import threading
 import time
@@ -26,13 +27,21 @@ from types import FrameType
 from typing import Any
 
 from app.api.request import RpcRequest
-from app.auth.canonical import SignedRequest, build_signed_request, parse_claim, signature_matches
+from app.auth.canonical import (
+    SignedRequest,
+    build_signed_request,
+    canonical_header_value,
+    detect_scheme,
+    parse_claim,
+    signature_matches,
+)
 from app.auth.keys import Credential, KeyStore, parse_iso8601
 from app.auth.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from app.errors import (
     AccessKeyInactive,
     AccessKeyNotFound,
     IncompleteSignature,
+    MissingParameter,
     NoPermissionAccess,
     SignatureDoesNotMatch,
     SignatureNonceUsed,
@@ -43,6 +52,7 @@ from app.settings import Settings
 log = logging.getLogger("comparefaces.auth")
 
 FRESHNESS_WINDOW_S = 15 * 60
+DECLARED_HASH = re.compile(r"[0-9a-f]{64}")  # SHA-256 and SM3 digests alike
 OFF_LOOP_BYTES = 64 * 1024  # larger requests get their string to sign built in a worker thread
 
 
@@ -81,6 +91,26 @@ class SignatureAuthenticator:
         if not await self.nonces.first_use(signed.access_key_id, signed.nonce, 2 * self.window_s):
             raise SignatureNonceUsed()
         return signed.access_key_id
+
+    async def precheck(self, head: RpcRequest) -> str | None:
+        """Steps 1-4 as far as the head allows, before the body is read (see ``Authenticator``)."""
+        if detect_scheme(head) is None:
+            return None  # RPC v1 with its signature in the body
+        try:
+            claim = parse_claim(head)
+        except MissingParameter:
+            return None  # common parameters in the body
+        credential = self.find_credential(claim)
+        self.check_fresh(claim)
+        declared = canonical_header_value(head.headers.get("x-acs-content-sha256", "")).lower()
+        if claim.scheme != "v3" or "x-acs-content-sha256" not in claim.signed_headers:
+            return None
+        if not DECLARED_HASH.fullmatch(declared):
+            return None
+        signed = build_signed_request(head, claim, body_hash=declared)
+        if not signature_matches(signed, credential.secret):
+            raise SignatureDoesNotMatch(signed.string_to_sign)
+        return claim.access_key_id
 
     def find_credential(self, claim: SignedRequest) -> Credential:
         """Step 2."""

@@ -152,12 +152,16 @@ def parse_claim(request: RpcRequest) -> SignedRequest:
     raise MissingParameter("AccessKeyId" if "AccessKeyId" not in request.params else "Signature")
 
 
-def build_signed_request(request: RpcRequest, claim: SignedRequest) -> SignedRequest:
-    """``claim`` with the server's string to sign (work that grows with the body: run it off the loop)."""
+def build_signed_request(request: RpcRequest, claim: SignedRequest, *, body_hash: str = "") -> SignedRequest:
+    """``claim`` with the server's string to sign (work that grows with the body: run it off the loop).
+
+    V3: ``body_hash`` stands in for the body's hash when given (the declared one, before the body
+    has arrived); the body's own hash is checked once it has.
+    """
     if claim.scheme == "rpc":
         pairs = request.query_params + request.body_params
         return replace(claim, string_to_sign=rpc_string_to_sign(request.method, pairs))
-    body_sha256 = hashlib.new(V3_HASHES[claim.algorithm], request.body).hexdigest()  # SM3 under SM3
+    body_sha256 = body_hash or hashlib.new(V3_HASHES[claim.algorithm], request.body).hexdigest()  # SM3 under SM3
     canonical = v3_canonical_request(
         request.method, request.query_params, dict(request.headers), list(claim.signed_headers), body_sha256
     )
