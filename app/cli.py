@@ -92,16 +92,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from app.auth.keys import append_key, new_key_pair
+    from app.tools.keys import run_cli
 
-    path = args.file or settings.access_keys_file
-    if path is None:
-        print("no keys file: pass --file or set COMPAREFACES_ACCESS_KEYS_FILE", file=sys.stderr)
-        return 2
-    key_id, secret = new_key_pair()
-    append_key(Path(path), key_id, secret, args.action or None)
-    print(f"AccessKeyId: {key_id}\nAccessKeySecret: {secret}\n(appended to {path}; shown only once)")
-    return 0
+    return run_cli(args, settings)
 
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
@@ -150,11 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--exclude", type=Path, default=None, help="exclusions already decided")
     audit.set_defaults(run=cmd_audit)
 
-    keys = commands.add_parser("keys", help="manage the access keys file")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_commands.add_parser("create", help="print a new random key pair and append it to the keys file")
-    create.add_argument("--file", type=Path, default=None, help="keys file (default: COMPAREFACES_ACCESS_KEYS_FILE)")
-    create.add_argument("--action", action="append", default=[], help="allow only this action (repeatable)")
+    from app.tools.keys import add_arguments as add_keys_arguments
+
+    keys = commands.add_parser("keys", help="manage the access keys file: create (or --sts), list, disable, ...")
+    add_keys_arguments(keys)
     keys.set_defaults(run=cmd_keys)
 
     models = commands.add_parser("models", help="list model packs, or download an official insightface pack")
