@@ -27,7 +27,9 @@ AK_SECOND = Credentials("LTAI5tFAKESCALEKEY0002", "ScaleSecret0123456789abcdefWX
 
 
 def write_keys(path: Path) -> Path:
-    keys = [{"AccessKeyId": c.key_id, "AccessKeySecret": c.secret, "Actions": ["CompareFaces"]} for c in (AK, AK_SECOND)]
+    keys = [
+        {"AccessKeyId": c.key_id, "AccessKeySecret": c.secret, "Actions": ["CompareFaces"]} for c in (AK, AK_SECOND)
+    ]
     path.write_text(json.dumps({"keys": keys}))
     path.chmod(0o600)
     return path
