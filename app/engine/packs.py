@@ -15,8 +15,14 @@ from app.engine.batching import MicroBatchingRecognizer
 from app.engine.calibration import Calibration
 from app.engine.engine import FaceEngine
 from app.engine.onnx_convert import converted_copy
-from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
-from app.engine.runtime import Network, onnxruntime_network, open_network
+from app.engine.recognizer import (
+    CropRegion,
+    FusedRecognizer,
+    FusionMember,
+    OnnxRecognizer,
+    RecognizerPreprocessing,
+)
+from app.engine.runtime import Network, OpenVinoNetwork, onnxruntime_network, open_network, usable_cores
 from app.engine.types import Detector, Recognizer
 from app.engine.yunet import YuNetDetector
 from app.settings import Settings
@@ -29,6 +35,20 @@ DEFAULT_SHA256 = {
     DEFAULT_RECOGNIZER: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
 DEFAULT_MODEL_ID = "yunet-2023mar-int8bq+sface-2021dec-int8bq"
+# SFace fused with Intel's face-reidentification-retail-0095 (Apache-2.0, vendored in app/models/reid0095).
+FUSED_PACK = "sface-reid"
+REID_XML = "face-reidentification-retail-0095.xml"
+REID_BIN = "face-reidentification-retail-0095.bin"
+REID_SHA256 = {
+    REID_XML: "fe0330c65db1209d36a4a9d348e565da7cc1daff583573c5f3ea479d2ac765fa",
+    REID_BIN: "4d8cdfa9447ddd6d8b447f76c6eaaa2c9345c1ee0146b94900ee5267ffcb9307",
+}
+REID_DIR = Path(str(resources.files("app") / "models" / "reid0095"))
+REID_PREPROCESSING = RecognizerPreprocessing(input_size=128, rgb=False, mean=0.0, std=1.0)
+REID_REGION = CropRegion(left=8.0, right=104.0)  # its template: the ArcFace one, x' = (x - 8) / 96
+# Weights: 1 / std of each model's impostor cosines on lfw-dev (z-normalised mean of the two).
+FUSION_WEIGHTS = {"sface": 0.54, "reid": 0.46}
+FUSED_MODEL_ID = f"{DEFAULT_MODEL_ID}+reid0095-w{FUSION_WEIGHTS['reid']:.2f}"
 # SFace normalises inside the graph: it takes raw 0..255 RGB (as OpenCV's FaceRecognizerSF feeds it).
 SFACE_PREPROCESSING = RecognizerPreprocessing(input_size=112, rgb=True, mean=0.0, std=1.0)
 BUNDLED_CALIBRATIONS = Path(str(resources.files("app") / "calibrations"))
@@ -105,10 +125,37 @@ def load_default_models(settings: Settings) -> LoadedModels:
     )
 
 
+def load_fused_models(settings: Settings) -> LoadedModels:
+    """The default pack with its recognizer fused with face-reidentification-retail-0095."""
+    sface = load_default_models(settings)
+    verified(REID_DIR / REID_BIN, REID_SHA256[REID_BIN])
+    reid_network = OpenVinoNetwork(  # an OpenVINO IR: on OpenVINO's CPU plugin whatever the other models run on
+        verified(REID_DIR / REID_XML, REID_SHA256[REID_XML]),
+        settings.intra_op_threads or usable_cores(),
+        settings.recognizer_precision,
+    )
+    reid = OnnxRecognizer(reid_network, REID_PREPROCESSING)
+    recognizer = FusedRecognizer(
+        [
+            FusionMember(sface.recognizer, CropRegion(), FUSION_WEIGHTS["sface"]),
+            FusionMember(reid, REID_REGION, FUSION_WEIGHTS["reid"]),
+        ]
+    )
+    return LoadedModels(
+        model_id=FUSED_MODEL_ID,
+        detector=sface.detector,
+        recognizer=recognizer,
+        calibration_path=BUNDLED_CALIBRATIONS / f"{FUSED_PACK}.json",
+        file_sha256=sface.file_sha256 | REID_SHA256,
+    )
+
+
 def load_models(settings: Settings) -> LoadedModels:
     """The detector and recognizer of the pack ``settings.model`` names."""
     if settings.model == DEFAULT_PACK:
         return load_default_models(settings)
+    if settings.model == FUSED_PACK:
+        return load_fused_models(settings)
     from app.engine.model_dir import load_pack_models  # packs from COMPAREFACES_MODELS_DIR
 
     return load_pack_models(settings)

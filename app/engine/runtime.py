@@ -122,6 +122,10 @@ class OpenVinoNetwork:
             log.info("this CPU has no bf16 instructions: %s runs in float32", model_path.name)
             precision = "f32"
         model = core.read_model(str(model_path))
+        if model.inputs[0].get_partial_shape()[0].is_static:  # IR files may fix the batch at 1: free it
+            shape = model.inputs[0].get_partial_shape()
+            shape[0] = openvino.Dimension()
+            model.reshape(shape)
         self._compiled = core.compile_model(
             model,
             "CPU",
