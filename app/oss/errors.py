@@ -91,6 +91,12 @@ class RequestTimeout(OssError):
     status = 400
 
 
+class ServiceUnavailable(OssError):
+    code = "ServiceUnavailable"
+    message = "Thread pool is almost full, please retry later"
+    status = 503
+
+
 def error_body(error: OssError, *, request_id: str, host_id: str) -> str:
     elements = {"Code": error.code, "Message": error.message, "RequestId": request_id, "HostId": host_id}
     elements.update(error.fields)

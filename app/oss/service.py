@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import secrets
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 
@@ -33,6 +34,7 @@ from app.oss.errors import (
     OssError,
     RequestTimeout,
     RequestTimeTooSkewed,
+    ServiceUnavailable,
     SignatureDoesNotMatch,
     error_response,
 )
@@ -113,6 +115,7 @@ class OssUploads:
                 "(the same on every replica) when several processes serve uploads"
             )
         self.issuer = TokenIssuer(secret.encode() if secret else secrets.token_bytes(32))
+        self._open_requests = asyncio.Semaphore(settings.max_open_requests)  # bounds the bodies held at once
         self._sweeper: asyncio.Task[None] | None = None
 
     # DescribeOssUploadToken
@@ -153,27 +156,32 @@ class OssUploads:
         host = request.headers.get("host", "")
         key_id = "-"
         try:
-            bucket, key = address(request.scope["path"], host, self.bucket)
-            oss_request = OssRequest(
-                method=request.method,
-                bucket=bucket,
-                key=key,
-                query=list(request.query_params.multi_items()),
-                headers={name.lower(): value for name, value in request.headers.items()},
-            )
-            scope = self.authenticate(oss_request)
-            key_id = scope.key_id
-            if request.method != "PUT" or oss_request.query or not scope.allows(bucket, key):
-                raise AccessDenied()
-            check_key(key)
-            response = await self.put_object(request, oss_request, request_id)
+            if self._open_requests.locked():  # as the API: past the limit, the body is not read
+                raise ServiceUnavailable()
+            async with self._open_requests:
+                bucket, key = address(request.scope["path"], host, self.bucket)
+                oss_request = OssRequest(
+                    method=request.method,
+                    bucket=bucket,
+                    key=key,
+                    query=list(request.query_params.multi_items()),
+                    headers={name.lower(): value for name, value in request.headers.items()},
+                )
+                scope = self.authenticate(oss_request)
+                key_id = scope.key_id
+                if request.method != "PUT" or oss_request.query or not scope.allows(bucket, key):
+                    raise AccessDenied()
+                check_key(key)
+                response = await self.put_object(request, oss_request, request_id)
         except OssError as error:
             host_id = host if _hostname(host).startswith(self.bucket + ".") else f"{self.bucket}.{host}"
             response = error_response(error, request_id=request_id, host_id=host_id, head=request.method == "HEAD")
-            if isinstance(error, (EntityTooLarge, RequestTimeout)):
-                response.headers["connection"] = "close"
+            if isinstance(error, (EntityTooLarge, RequestTimeout, ServiceUnavailable)):
+                response.headers["connection"] = "close"  # the rest of the body is not wanted
         except Exception as error:
-            log.error("upload %s failed: %s", request_id, type(error).__name__)
+            # The stack frames without the exception's message: messages may quote request data.
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            log.error("upload %s failed: %s\n%s", request_id, type(error).__name__, frames)
             response = error_response(OssError(), request_id=request_id, host_id=host)
         access_log.info(
             "request_id=%s key_id=%s action=PutObject status=%d latency_ms=%.1f",

@@ -171,3 +171,34 @@ def test_ali_oss_node_sees_the_refusals(local_server: Server, v4: bool, tmp_path
         outcome = node_upload({"token": token, "v4": v4, **call})
         assert not outcome["ok"] and (outcome["status"], outcome["code"]) == (status, code), outcome
         assert len(outcome["requestId"]) == 24
+
+
+def test_uploads_past_the_open_request_limit_wait_outside(upload_keys_file: Any, tmp_path: Any) -> None:
+    """With MAX_OPEN_REQUESTS uploads being received, the next one is refused (503, body unread)."""
+    import socket
+
+    from oss2.http import Request
+
+    from tests.helpers.server import run_server
+    from tests.oss.conftest import upload_settings
+
+    settings = upload_settings(upload_keys_file, object_store_root=tmp_path, max_open_requests=1)
+    with run_server(settings) as url:
+        endpoint = url.removeprefix("http://")
+        token = describe_token(endpoint)
+        slow_key = f"{token['Path']}/slow.jpg"
+        auth = oss2.StsAuth(token["Key"], token["Secret"], token["Token"], auth_version=oss2.AUTH_VERSION_4)
+        signed = Request("PUT", f"{url}/{BUCKET}/{slow_key}", data=FACE, region="cn-hangzhou", product="oss")
+        auth._sign_request(signed, BUCKET, slow_key)
+        head = f"PUT /{BUCKET}/{slow_key} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Length: {len(FACE)}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in signed.headers.items() if value is not None)
+        host, port = endpoint.split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as slow:
+            slow.sendall((head + "\r\n").encode() + FACE[:100])  # authenticated, body still arriving
+            time.sleep(0.5)
+            busy = refused(oss2_bucket(token, v4=True), f"{token['Path']}/next.jpg")
+            slow.sendall(FACE[100:])
+            answer = slow.recv(4096).decode(errors="replace")
+    assert_refused(busy, 503, "ServiceUnavailable")
+    assert answer.startswith("HTTP/1.1 200"), answer
+    assert (tmp_path / BUCKET / slow_key).read_bytes() == FACE
