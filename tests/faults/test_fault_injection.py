@@ -201,3 +201,19 @@ def test_serve_refuses_in_one_line_before_binding(faults_file: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "refusing to start" in done.stderr
+
+
+def test_what_an_sdk_caller_sees(faulty: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The official Tea SDK (V3 signatures: the key id comes from its Authorization header)."""
+    pytest.importorskip("alibabacloud_cloudauth20190307", reason="needs the Tea SDK (the test extra)")
+    from tests.conformance.clients import Credentials, PythonTea
+
+    monkeypatch.setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    driver = PythonTea(f"{faulty.base_url.host}:{faulty.base_url.port}")
+    no_face = driver.call(Credentials("LTAI5tQANOFACE", "any-secret"), params())
+    assert (no_face.ok, no_face.status, no_face.code) == (False, 400, "Error.NoFaceDetected")
+    throttled = driver.call(Credentials("LTAI5tOTHER", "any-secret"), params(source="oss://qa-tests:throttle/a.jpg"))
+    assert (throttled.status, throttled.code) == (429, "Throttling.User")
+    assert driver.own_error_type(throttled)
+    fixed = driver.call(Credentials("LTAI5tOTHER", "any-secret"), params(source="oss://qa-tests:fixed/a.jpg"))
+    assert fixed.ok and fixed.score == 42.5
