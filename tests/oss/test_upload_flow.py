@@ -155,3 +155,15 @@ def test_uploads_can_be_switched_off(upload_keys_file: Any, tmp_path: Any) -> No
         put = httpx.put(f"{url}/{BUCKET}/uploads/x/y.jpg", content=FACE)
     assert (refused.value.status_code, refused.value.code) == (404, "InvalidAction.NotFound")
     assert "x-oss-request-id" not in put.headers and put.json()["Code"]  # the Cloudauth gateway's refusal, not OSS
+
+
+def test_a_token_from_one_replica_uploads_through_another(local_server: Server) -> None:
+    """Tokens are checked statelessly: a second process with the same OSS_TOKEN_SECRET (and store)
+    accepts an upload with credentials the first one issued, and the first one compares it."""
+    from tests.helpers.server import run_server
+
+    with run_server(local_server.settings) as other_url:
+        token = {**describe_token(local_server.endpoint), "EndPoint": other_url}
+        key = f"{token['Path']}/replica.jpg"
+        assert oss2_bucket(token, v4=True).put_object(key, FACE).status == 200
+    assert_compares(local_server, token, key)
