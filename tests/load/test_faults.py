@@ -70,8 +70,12 @@ def rig(server_settings: Settings) -> Iterator[Rig]:
 
 
 def pair(source: str, target: str = b64(FACE)) -> dict[str, str]:
-    return {"SourceImageType": "FacePic", "SourceImageValue": source, "TargetImageType": "FacePic",
-            "TargetImageValue": target}
+    return {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": source,
+        "TargetImageType": "FacePic",
+        "TargetImageValue": target,
+    }
 
 
 def timed(client: httpx.Client, params: dict[str, str]) -> tuple[httpx.Response, float]:
@@ -81,13 +85,11 @@ def timed(client: httpx.Client, params: dict[str, str]) -> tuple[httpx.Response,
 
 
 def test_admission_bounds_running_and_queued_work(rig: Rig) -> None:
-    """max_in_flight=3: three requests held by a slow image host are admitted; the other seven
-    are refused at once with Throttling.User and x-acs-retry-after, not queued."""
+    """max_in_flight=3: three requests whose inference hangs hold the three slots (two running, one
+    queued); seven more are refused at once with Throttling.User and x-acs-retry-after, not queued."""
     with httpx.Client(base_url=rig.url, timeout=30) as client, ThreadPoolExecutor(10) as pool:
-        slow = pair(f"{rig.images}/slow/1.5/face.jpg")
-        held = [pool.submit(timed, client, slow) for _ in range(3)]
-        for _ in range(3):
-            assert rig.host.wait_started()  # all three admitted and fetching
+        held = [pool.submit(timed, client, pair(b64(FACE + STALL_MARK))) for _ in range(3)]
+        time.sleep(0.5)  # all three admitted: two hang in the pool, one waits for a thread
         refused = [pool.submit(timed, client, pair(b64(FACE))) for _ in range(7)]
         for future in refused:
             response, seconds = future.result()
@@ -96,10 +98,26 @@ def test_admission_bounds_running_and_queued_work(rig: Rig) -> None:
             assert int(response.headers["x-acs-retry-after"]) > 0
             assert seconds < 1.0
         for future in held:
+            assert future.result()[0].json()["Code"] == "ServiceUnavailable"  # the inference budget
+        rig.release_stall.set()
+        time.sleep(0.2)
+        rig.release_stall.clear()
+        assert compare(client, pair(b64(FACE))).status_code == 200  # slots given back
+
+
+def test_image_fetches_hold_no_comparison_slot(rig: Rig) -> None:
+    """Three requests whose images come from a slow host wait for it outside the three slots (a slot is
+    taken once both images are in; none free then: Throttling.User)."""
+    with httpx.Client(base_url=rig.url, timeout=30) as client, ThreadPoolExecutor(3) as pool:
+        held = [pool.submit(timed, client, pair(f"{rig.images}/slow/1.5/face.jpg")) for _ in range(3)]
+        for _ in range(3):
+            assert rig.host.wait_started()
+        response, seconds = timed(client, pair(b64(FACE)))
+        assert response.status_code == 200 and seconds < 1.5
+        for future in held:
             response, seconds = future.result()
             assert response.status_code == 200, response.text
             assert seconds >= 1.4
-        assert compare(client, pair(b64(FACE))).status_code == 200  # slots given back
 
 
 def test_slow_and_dead_image_hosts_cost_one_request(rig: Rig) -> None:
