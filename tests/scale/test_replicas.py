@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conformance.clients import PythonCore, PythonTea
+from tests.helpers.image_host import image_host
 from tests.helpers.images import b64
 from tests.hostile.hostile_images import face_jpeg
 from tests.scale.cluster import (
@@ -69,6 +70,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "COMPAREFACES_INTRA_OP_THREADS": "1",
         "COMPAREFACES_OBJECT_STORE_ROOT": str(workdir / "oss"),
         "COMPAREFACES_OSS_TOKEN_SECRET": "scale-test-shared-upload-secret",
+        "COMPAREFACES_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",  # the slow image host of the kill -9 test
         "COMPAREFACES_LOG_LEVEL": "info",
         # Queue rather than throttle while a restarting replica's start-up takes its share of the two cores.
         "COMPAREFACES_MAX_IN_FLIGHT": "32",
@@ -140,16 +142,24 @@ def test_kill_9_of_a_replica_under_load(cluster: Cluster) -> None:
     victim = cluster.replicas[2]
     marks: dict[str, float] = {}
     log_start = len(cluster.balancer.log_lines())
+    held: list[Result] = []  # requests whose image host answers after 3 s: every replica holds some at the kill
 
     def kill_then_watch() -> None:
-        time.sleep(5)
-        marks["killed"] = time.monotonic()
-        victim.kill()
-        wait_until(lambda: cluster.balancer.server_states()[victim.name] != "UP", 10, "haproxy to mark r3 down", 0.02)
-        marks["down"] = time.monotonic()
+        with image_host(face_jpeg()) as (images, _), ThreadPoolExecutor(6) as slow_pool:
+            time.sleep(4)
+            slow = {**pair(), "TargetImageValue": f"{images}/slow/3/face.jpg"}
+            sdk = PythonCore(cluster.endpoint)
+            futures = [slow_pool.submit(call, sdk, slow, load_started) for _ in range(6)]
+            time.sleep(1)
+            marks["killed"] = time.monotonic()
+            victim.kill()
+            wait_until(lambda: cluster.balancer.server_states()[victim.name] != "UP", 10, "r3 marked down", 0.02)
+            marks["down"] = time.monotonic()
+            held.extend(future.result(timeout=60) for future in futures)
 
     load_started = time.monotonic()
     results = run_load(cluster, 16, kill_then_watch)
+    results += held
     killed_at, down_at = marks["killed"] - load_started, marks["down"] - load_started
     failed = [r for r in results if not r.ok]
     entries = [e for line in cluster.balancer.log_lines()[log_start:] if (e := parse_haproxy_line(line))]
@@ -165,6 +175,7 @@ def test_kill_9_of_a_replica_under_load(cluster: Cluster) -> None:
     print(report)
     assert len(failed) == len(hung_up), report
     assert len(failed) <= len(in_flight), report
+    assert 1 <= len([r for r in held if not r.ok]) < len(held), report  # r3 held some, the others answered
     assert down_at - killed_at < 2.0, report
     assert after_down == [], report  # the last 5 s of the run went to r1 and r2 only
     assert percentile(after, 0.5) < 3 * percentile(before, 0.5) + 0.05, report
