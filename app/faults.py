@@ -51,6 +51,7 @@ MATCHED_VALUE_CHARS = 4096  # image_value patterns see the start of a value (add
 DEFAULT_RETRY_AFTER_MS = 1000
 RULE_NAME = re.compile(r"[\w .:/#@+-]{1,80}")
 V3_CREDENTIAL = re.compile(r"Credential=([^,\s]+)")
+LOGGABLE_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a claimed id is caller input: logged only when plain
 RULE_KEYS = {"name", "match", "delay_ms", "error", "message", "retry_after_ms", "score"}
 MATCH_KEYS = {"access_key_id", "image_value", "share"}
 
@@ -261,7 +262,8 @@ class FaultInjector:
         values = (rpc.params.get("SourceImageValue", ""), rpc.params.get("TargetImageValue", ""))
         for rule in self.current():
             if rule.matches(key_id, values, self._draw):
-                log.warning("fault injected: rule=%r %s key_id=%s", rule.name, rule.effect(), key_id or "-")
+                shown = key_id if LOGGABLE_KEY_ID.fullmatch(key_id) else "-"
+                log.warning("fault injected: rule=%r %s key_id=%s", rule.name, rule.effect(), shown)
                 return rule
         return None
 
