@@ -188,3 +188,25 @@ def test_signing_in_the_page_when_keys_are_checked(
     assert float(browser.find_element("id", "score").text) > 90
     assert not browser.find_element("id", "error").is_displayed()
     screenshot(browser, "06-signed")
+
+
+@pytest.fixture(scope="module")
+def faulty_demo(server_settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.helpers.server import run_server
+
+    rules = tmp_path_factory.mktemp("faults") / "faults.json"
+    rules.write_text('{"rules": [{"name": "every score 42.5", "score": 42.5}]}')
+    settings = server_settings.model_copy(update={"faults_file": rules, "faults_enabled": True})
+    with run_server(settings) as url:
+        yield url
+
+
+def test_fault_injection_is_visible_on_the_page(browser: Any, faulty_demo: str, photos: dict[str, Path]) -> None:
+    open_page(browser, faulty_demo)
+    banner = browser.find_element("id", "faults-banner")
+    assert banner.is_displayed() and "INJECTING: 1 rules" in banner.text
+    run_comparison(browser, photos["bush-1.jpg"], photos["bush-2.jpg"])
+    assert browser.find_element("id", "score").text == "42.50"  # what the app gets
+    note = browser.find_element("id", "engine-note").text
+    assert "The API answered 42.5; the engine measured 97." in note
+    screenshot(browser, "07-fault-injection")
