@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import string
 import tempfile
 import threading
@@ -142,7 +143,25 @@ def parse_keys_leniently(document: Any) -> tuple[KeySet, list[str]]:
     return KeySet(keys, sts), problems
 
 
+def check_permissions(path: Path) -> None:
+    """A file of secrets readable by others, or writable by anyone but its owner, is refused; a
+    group-readable one is accepted with a warning (Kubernetes mounts Secrets so with ``fsGroup``)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reading it says why
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        raise KeysFileError(
+            f"access keys file {path} can be read or written by others (mode {stat.S_IMODE(mode):o}): chmod 600 {path}"
+        )
+    if mode & stat.S_IRGRP:
+        log.warning("access keys file %s is readable by its group (mode %o)", path, stat.S_IMODE(mode))
+
+
 def load_keys(path: Path) -> KeySet:
+    check_permissions(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -199,7 +218,10 @@ class KeyStore:
 
     def _reload(self) -> None:
         try:
+            check_permissions(self.path)
             document = json.loads(self.path.read_text(encoding="utf-8"))
+        except KeysFileError as exc:
+            self._keys, problems = KeySet({}, {}), [str(exc)]
         except (OSError, ValueError) as exc:
             self._keys, problems = (
                 KeySet({}, {}),

@@ -31,6 +31,7 @@ from app.settings import Settings
 
 def write(path: Path, document: object) -> Path:
     path.write_text(json.dumps(document))
+    path.chmod(0o600)
     return path
 
 
@@ -270,5 +271,31 @@ def test_duplicated_key_id_in_an_edit_revokes_it(tmp_path: Path) -> None:
         write(path, {"keys": pair})
         with pytest.raises(AccessKeyNotFound):
             asyncio.run(auth.authenticate(signed_rpc("A", "secret-A")))
+    finally:
+        asyncio.run(auth.close())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o620, 0o666, 0o602])
+def test_keys_file_others_can_read_or_write_is_refused(tmp_path: Path, mode: int) -> None:
+    path = write(tmp_path / "k.json", {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}]})
+    path.chmod(mode)
+    with pytest.raises(KeysFileError, match="chmod 600"):
+        load_keys(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_keys_file_made_readable_by_others_after_start_fails_closed(tmp_path: Path) -> None:
+    path = write(tmp_path / "k.json", {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}]})
+    path.chmod(0o640)  # group-readable: accepted (Kubernetes Secrets with fsGroup)
+    auth = create_signature_authenticator(Settings(access_keys_file=path))
+    try:
+        assert asyncio.run(auth.authenticate(signed_rpc("A", "secret-A", nonce="1"))) == "A"
+        path.chmod(0o644)
+        os.utime(path)  # a new stamp: picked up on the next request
+        path.write_text(path.read_text())
+        with pytest.raises(AccessKeyNotFound):
+            asyncio.run(auth.authenticate(signed_rpc("A", "secret-A", nonce="2")))
+        assert "chmod 600" in (auth.problem() or "")
     finally:
         asyncio.run(auth.close())

@@ -114,6 +114,7 @@ def authenticator(
     keys_file = tmp_path / "keys.json"
     sts = {"AccessKeyId": KEY_ID, "AccessKeySecret": SECRET, "SecurityToken": TOKEN, "Expiration": sts_expiration}
     keys_file.write_text(json.dumps({"keys": [{"AccessKeyId": KEY_ID, "AccessKeySecret": SECRET}], "sts": [sts]}))
+    keys_file.chmod(0o600)
     return SignatureAuthenticator(KeyStore(keys_file), MemoryNonceStore(1000), clock=lambda: now)
 
 

@@ -85,6 +85,7 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     path = tmp_path_factory.mktemp("keys") / "access-keys.json"
     path.write_text(json.dumps(document))
+    path.chmod(0o600)  # the server refuses a keys file others can read
     path.chmod(0o600)
     return path
 

@@ -31,6 +31,7 @@ def write_keys(path: Path) -> Path:
         {"AccessKeyId": c.key_id, "AccessKeySecret": c.secret, "Actions": ["CompareFaces"]} for c in (AK, AK_SECOND)
     ]
     path.write_text(json.dumps({"keys": keys}))
+    path.chmod(0o600)  # the server refuses a keys file others can read
     path.chmod(0o600)
     return path
 
