@@ -1,4 +1,4 @@
-.PHONY: install test lint typecheck check serve calibrate evaluate bench
+.PHONY: install test lint typecheck check serve calibrate evaluate bench loadtest docs
 
 install:
 	pip install -e '.[test]'
@@ -7,8 +7,8 @@ test:
 	pytest
 
 lint:
-	ruff check app tests scripts
-	ruff format --check app
+	ruff check app bench tests scripts
+	ruff format --check app bench tests scripts
 
 typecheck:
 	mypy
@@ -26,4 +26,10 @@ evaluate:
 	comparefaces evaluate ../shared/data/lfw-dev --pairs ../shared/data/lfw-dev-pairs.txt --plot det.png
 
 bench:
-	comparefaces bench --update-benchmarks BENCHMARKS.md $(BENCH_ARGS)
+	python -m bench --update-benchmarks BENCHMARKS.md $(BENCH_ARGS)
+
+loadtest:
+	python -m bench.loadtest $(LOADTEST_ARGS)
+
+docs:
+	python scripts/gen_settings_docs.py

@@ -1,4 +1,4 @@
-"""``comparefaces``: serve, calibrate, evaluate (model packs, keys and bench plug in here too)."""
+"""``comparefaces``: serve, calibrate, evaluate, models, keys, compare (and bench, from a source checkout)."""
 
 from __future__ import annotations
 
@@ -103,10 +103,22 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     return run_cli(args, settings)
 
 
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from app.tools.bench import run_cli
-
-    return run_cli(args, settings)
+def run_bench_harness(argv: list[str]) -> int:
+    """``comparefaces bench ARGS`` = ``python -m bench ARGS``: the harness is a development package of
+    the source checkout (``bench/``), not part of the installed product."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "bench" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))  # an editable install run from anywhere finds its checkout's harness
+    try:
+        from bench.cli import main as bench_main
+    except ImportError:
+        print(
+            "comparefaces: the benchmark harness is not installed: it lives in the source checkout "
+            "(run `python -m bench` from its root, after pip install -e '.[test,bench]')",
+            file=sys.stderr,
+        )
+        return 2
+    return bench_main(argv, prog="comparefaces bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,15 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_arguments(one)
     one.set_defaults(run=cmd_compare)
 
-    from app.tools.bench import add_arguments as add_bench_arguments
-
-    bench = commands.add_parser("bench", help="load a server over HTTP, time the stages, compare with dlib")
-    add_bench_arguments(bench)
-    bench.set_defaults(run=cmd_bench)
+    commands.add_parser(  # listed for --help; main() hands its arguments to the harness unparsed
+        "bench", help="(source checkout) load a server over HTTP, time the stages, compare with dlib", add_help=False
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return run_bench_harness(argv[1:])
     args = build_parser().parse_args(argv)
     settings = Settings()
     if args.command != "serve":

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """Hold a comparefaces server at saturation for a while with a mix of good and bad requests.
 
-    python scripts/loadtest.py --duration 60 --concurrency 16          # spawns a server on loopback
-    python scripts/loadtest.py --url http://127.0.0.1:8080 --pid 1234  # an already running one
+    python -m bench.loadtest --duration 60 --concurrency 16          # spawns a server on loopback
+    python -m bench.loadtest --url http://127.0.0.1:8080 --pid 1234  # an already running one
 
 Loopback only: it refuses any other address. Every request must get an answer (none lost: no
 connection error or timeout), no answer may be a 5xx, and every answer must be the one its kind
@@ -17,16 +16,14 @@ import argparse
 import base64
 import ipaddress
 import json
-import os
 import random
-import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 import zlib
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -36,8 +33,11 @@ import httpx
 import numpy as np
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-LFW = REPO.parent / "shared" / "data" / "lfw-dev"
+from bench.inputs import default_data_dir
+from bench.server import spawn_server
+from bench.stats import percentile
+
+LFW = default_data_dir() / "lfw-dev"
 API = {"Action": "CompareFaces", "Version": "2019-03-07"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -114,10 +114,17 @@ def build_kinds() -> list[Kind]:
     photos = face_photos()
     blank = jpeg(np.full((240, 200, 3), 170, np.uint8))
 
-    def body(source: str, target: str, source_type: str = "FacePic", target_type: str = "FacePic",
-             **extra: str) -> bytes:
-        params = {**API, "SourceImageType": source_type, "SourceImageValue": source,
-                  "TargetImageType": target_type, "TargetImageValue": target, **extra}
+    def body(
+        source: str, target: str, source_type: str = "FacePic", target_type: str = "FacePic", **extra: str
+    ) -> bytes:
+        params = {
+            **API,
+            "SourceImageType": source_type,
+            "SourceImageValue": source,
+            "TargetImageType": target_type,
+            "TargetImageValue": target,
+            **extra,
+        }
         return urlencode(params).encode()
 
     pairs = [(photos[i], photos[(i + 1) % len(photos)]) for i in range(len(photos))]
@@ -126,8 +133,12 @@ def build_kinds() -> list[Kind]:
         Kind("good-id", 10, ("1",), tuple(body(b64(a), b64(id_portrait(a)), target_type="IDPic") for a in photos[:8])),
         Kind("good-xml", 5, ("1",), (body(b64(photos[0]), b64(photos[-1]), Format="XML"),)),
         Kind("no-face", 8, ("Error.NoFaceDetected",), (body(b64(photos[0]), b64(blank)),)),
-        Kind("truncated", 6, ("InvalidParam.ImageValuePatternError",),
-             (body(b64(photos[0]), b64(photos[1][: len(photos[1]) // 2])),)),
+        Kind(
+            "truncated",
+            6,
+            ("InvalidParam.ImageValuePatternError",),
+            (body(b64(photos[0]), b64(photos[1][: len(photos[1]) // 2])),),
+        ),
         Kind("bomb", 4, ("InvalidParam.ImageValuePatternError",), (body(b64(photos[0]), b64(png_bomb())),)),
         Kind("bad-base64", 4, ("InvalidParam.ImageValuePatternError",), (body(b64(photos[0]), "base64://%%%"),)),
         Kind("missing", 4, ("InvalidParam.ParamMissing",), (body(b64(photos[0]), ""),)),
@@ -138,7 +149,7 @@ def build_kinds() -> list[Kind]:
 
 def answer_code(response: httpx.Response) -> str:
     text = response.text
-    if response.headers.get("content-type", "").startswith("application/xml"):
+    if "xml" in response.headers.get("content-type", ""):  # text/xml (the gateway's type) or application/xml
         start = text.find("<Code>")
         return text[start + 6 : text.find("</Code>")] if start >= 0 else "?"
     try:
@@ -165,10 +176,6 @@ def client_loop(base_url: str, kinds: list[Kind], deadline: float, results: Resu
                 time.sleep(rng.uniform(0.02, 0.1))
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) * 1000 if values else float("nan")
-
-
 def check_loopback(url: str) -> None:
     host = urlsplit(url).hostname or ""
     try:
@@ -179,56 +186,28 @@ def check_loopback(url: str) -> None:
         raise SystemExit(f"refusing {url}: this load test only targets loopback addresses")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def spawn_server(env: dict[str, str], log: Path | None) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    out = log.open("ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "PYTHONPATH": str(REPO), **env},
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("the server exited during start-up")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return base_url, process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the server did not start")
-
-
 def rss_mb(process: psutil.Process | None) -> float:
     return process.memory_info().rss / 2**20 if process else float("nan")
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     kinds = build_kinds()
-    spawned = None
-    if args.url:
-        check_loopback(args.url)
-        base_url, pid = args.url.rstrip("/"), args.pid
-    else:
-        env = {
-            "COMPAREFACES_MAX_IN_FLIGHT": str(args.max_in_flight),
-            "COMPAREFACES_INFERENCE_WORKERS": str(args.workers),
-            "COMPAREFACES_LOG_LEVEL": "warning",
-        }
-        base_url, spawned = spawn_server(env, Path(args.server_log) if args.server_log else None)
-        pid = spawned.pid
-    server = psutil.Process(pid) if pid else None
-    try:
+    with ExitStack() as stack:
+        if args.url:
+            check_loopback(args.url)
+            base_url, pid = args.url.rstrip("/"), args.pid
+        else:
+            env = {
+                "COMPAREFACES_MAX_IN_FLIGHT": str(args.max_in_flight),
+                "COMPAREFACES_INFERENCE_WORKERS": str(args.workers),
+                "COMPAREFACES_LOG_LEVEL": "warning",
+            }
+            log = Path(args.server_log) if args.server_log else None
+            base_url, process = stack.enter_context(
+                spawn_server(env, log=log, startup_timeout_s=90, ready_path="/readyz")
+            )
+            pid = process.pid
+        server = psutil.Process(pid) if pid else None
         if args.warmup > 0:  # fill caches, thread pools and allocator arenas before the first RSS reading
             run_phase(base_url, kinds, args.warmup, args.concurrency, Results(), seed=1000)
         rss_before = rss_mb(server)
@@ -249,10 +228,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         sampler.join()
         rss_after = rss_mb(server)
         alive = httpx.get(f"{base_url}/healthz", timeout=10).status_code == 200
-    finally:
-        if spawned is not None:
-            spawned.terminate()
-            spawned.wait(timeout=60)
     total = sum(results.statuses.values())
     ok = sum(n for (_, status), n in results.statuses.items() if status == 200)
     return {
@@ -268,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "lost_by_error": dict(results.lost),
         "unexpected": results.unexpected,
         "latency_ms": {
-            bucket: {"p50": round(percentile(values, 50), 1), "p99": round(percentile(values, 99), 1)}
+            bucket: {"p50": round(percentile(values, 50) * 1000, 1), "p99": round(percentile(values, 99) * 1000, 1)}
             for bucket, values in sorted(results.latencies.items())
         },
         "rss_mb": {"before": round(rss_before, 1), "after": round(rss_after, 1), "peak": round(max(peak), 1)},
@@ -293,12 +268,17 @@ def run_phase(base_url: str, kinds: list[Kind], seconds: float, concurrency: int
 def print_report(report: dict[str, object]) -> None:
     latency = report["latency_ms"]
     rss = report["rss_mb"]
-    assert isinstance(latency, dict) and isinstance(rss, dict)
-    print(f"{report['requests']} requests in {report['duration_s']} s at concurrency {report['concurrency']}: "
-          f"{report['throughput_rps']} req/s, {report['comparisons_per_s']} comparisons/s")
+    unexpected = report["unexpected"]
+    assert isinstance(latency, dict) and isinstance(rss, dict) and isinstance(unexpected, list)
+    print(
+        f"{report['requests']} requests in {report['duration_s']} s at concurrency {report['concurrency']}: "
+        f"{report['throughput_rps']} req/s, {report['comparisons_per_s']} comparisons/s"
+    )
     print(f"by status: {report['by_status']}")
-    print(f"5xx: {report['server_errors_5xx']}  lost: {report['lost']} {report['lost_by_error'] or ''}  "
-          f"unexpected answers: {len(report['unexpected'])} {report['unexpected'][:5] or ''}")  # type: ignore[arg-type,index]
+    print(
+        f"5xx: {report['server_errors_5xx']}  lost: {report['lost']} {report['lost_by_error'] or ''}  "
+        f"unexpected answers: {len(unexpected)} {unexpected[:5] or ''}"
+    )
     for bucket, values in latency.items():
         print(f"latency {bucket:>9}: p50 {values['p50']:.1f} ms, p99 {values['p99']:.1f} ms")
     print(f"server RSS: {rss['before']} MB after warm-up, {rss['after']} MB at the end, peak {rss['peak']} MB")

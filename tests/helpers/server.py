@@ -1,5 +1,6 @@
 """Start the real app on 127.0.0.1: in a background thread (``run_server``) or as a separate
-``python -m app serve`` process (``spawn_server``) for tests that send it signals.
+``python -m app serve`` process (``spawn_server``, the repository's one server-starting helper in
+``bench/server.py``, which the benchmark and the load test use too) for tests that send it signals.
 
 Logs: the in-thread server logs through the test process's root logger (which the session fixture
 in ``tests/conftest.py`` also writes to a file); a spawned server's stdout and stderr go to a file
@@ -9,16 +10,12 @@ in ``$COMPAREFACES_TEST_LOG_DIR`` when set. The privacy test scans those files f
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from app.api.factory import create_app
@@ -26,30 +23,11 @@ from app.api.http11 import uvicorn_http_options
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
 from app.settings import Settings
+from bench import server as spawning
+from bench.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOG_DIR_VARIABLE = "COMPAREFACES_TEST_LOG_DIR"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(base_url: str, timeout_s: float, alive: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if not alive():
-            raise RuntimeError("server exited during start-up")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("server did not start")
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -76,7 +54,7 @@ def run_server(
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base_url, startup_timeout_s, thread.is_alive)
+        spawning.wait_until_answering(base_url, startup_timeout_s, thread.is_alive)
     except Exception:
         server.should_exit = True
         raise
@@ -102,28 +80,8 @@ def spawn_server(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m app serve`` on 127.0.0.1 with ``COMPAREFACES_*`` from ``env``; yields (base URL,
     process). The process is terminated (SIGTERM, then SIGKILL) if still running at the end."""
-    port = free_port()
-    path = log_file(log_name)
-    out = path.open("ab") if path else subprocess.DEVNULL
-    child_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=child_env,
-        cwd=cwd or REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, startup_timeout_s, lambda: process.poll() is None)
+    with spawning.spawn_server(env, log=log_file(log_name), cwd=cwd or REPO, startup_timeout_s=startup_timeout_s) as (
+        base_url,
+        process,
+    ):
         yield base_url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if path:
-            out.close()  # type: ignore[union-attr]

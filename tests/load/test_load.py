@@ -1,4 +1,4 @@
-"""The load test (``scripts/loadtest.py``) against a spawned server on loopback: saturation with a
+"""The load test (``bench/loadtest.py``) against a spawned server on loopback: saturation with a
 mix of good and bad requests; no 5xx, no lost response, no unexpected answer, memory flat.
 
 A short run is part of the default suite; ``pytest -m load`` holds the server at saturation for
@@ -15,13 +15,24 @@ import pytest
 
 from tests.helpers.server import REPO, log_file
 
-SCRIPT = REPO / "scripts" / "loadtest.py"
-
 
 def run_load(tmp_path: Path, *, duration: float, warmup: float, concurrency: int) -> dict[str, object]:
     report_path = tmp_path / "load.json"
-    command = [sys.executable, str(SCRIPT), "--duration", str(duration), "--warmup", str(warmup),
-               "--concurrency", str(concurrency), "--max-in-flight", "6", "--json", str(report_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.loadtest",
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--concurrency",
+        str(concurrency),
+        "--max-in-flight",
+        "6",
+        "--json",
+        str(report_path),
+    ]
     server_log = log_file("load-server.log")
     if server_log is not None:
         command += ["--server-log", str(server_log)]

@@ -1,29 +1,24 @@
-"""``comparefaces bench``: the harness runs end to end (about a second of load at concurrency 1
+"""The benchmark harness (``bench/``, ``python -m bench``): it runs end to end (about a second of load at concurrency 1
 against a real server it starts) and its report has the expected shape. No timing assertions."""
 
 from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from app.cli import build_parser
 from app.settings import Settings
-from app.tools.bench import (
-    MARK_END,
-    MARK_START,
-    STAGES,
-    TARGETS,
-    BenchOptions,
-    options_from_args,
-    peer_missing,
-    percentile,
-    render_markdown,
-    run_bench,
-    update_benchmarks_file,
-)
+from bench.cli import build_parser, options_from_args
+from bench.inputs import REPO_ROOT, default_data_dir
+from bench.peer import peer_missing
+from bench.report import MARK_END, MARK_START, TARGETS, render_markdown, update_benchmarks_file
+from bench.run import BenchOptions, run_bench
+from bench.stages import STAGES
+from bench.stats import percentile
 from tests.helpers.images import SHARED, require_lfw
 
 LEVEL_FIELDS = {
@@ -108,17 +103,40 @@ def test_benchmarks_file_keeps_text_around_the_markers(tmp_path: Path) -> None:
 
 def test_command_line_options() -> None:
     args = build_parser().parse_args(
-        ["bench", "--concurrency", "1,4", "--duration", "3", "--no-peer", "--url", "http://127.0.0.1:9"]
+        ["--concurrency", "1,4", "--duration", "3", "--no-peer", "--url", "http://127.0.0.1:9"]
     )
     options = options_from_args(args)
     assert options.levels == (1, 4) and options.duration_s == 3 and not options.peer
     assert options.url == "http://127.0.0.1:9" and options.stages
-    assert percentile([], 50) != percentile([], 50)  # NaN
-    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([1.0, 2.0], 99) == 2.0
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert math.isnan(percentile([], 50))
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.0  # the lower middle value, not their mean
+    assert percentile([1.0, 2.0], 99) == 2.0 and percentile([1.0, 2.0], 0) == 1.0
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 99) == 99.0 and percentile(values, 99.5) == 100.0 and percentile(values, 100) == 100.0
+
+
+def test_comparefaces_bench_hands_its_arguments_to_the_harness(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: comparefaces bench" in capsys.readouterr().out
+
+
+def test_serve_does_not_import_the_harness() -> None:
+    code = (
+        "import sys, app.cli, app.api.factory; app.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bench'))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared")
 def test_default_data_dir_is_the_shared_folder() -> None:
-    from app.tools.bench import default_data_dir
-
     assert default_data_dir() == SHARED / "data"
