@@ -299,3 +299,19 @@ def test_keys_file_made_readable_by_others_after_start_fails_closed(tmp_path: Pa
         assert "chmod 600" in (auth.problem() or "")
     finally:
         asyncio.run(auth.close())
+
+
+def test_readyz_reports_a_broken_keys_file_until_it_is_fixed(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.helpers.server import run_server
+
+    path = write(tmp_path / "k.json", {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}]})
+    with run_server(Settings(access_keys_file=path, object_store_root=tmp_path)) as url:
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        write(path, {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A", "Enabled": "false"}]})
+        answer = httpx.get(f"{url}/readyz")
+        assert answer.status_code == 503 and "Enabled must be a boolean" in answer.json()["keys"]
+        assert "secret-A" not in answer.text
+        write(path, {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A", "Enabled": False}]})
+        assert httpx.get(f"{url}/readyz").status_code == 200
