@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from app.api.access import Authenticator, OpenAccess
-from app.api.compare import compare_faces
+from app.api.compare import compare_faces, requested_pair_type
+from app.api.intake import BodyReceiver, BodyShares, KeyShares, throttled
 from app.api.openapi import COMPARE_FACES_OPERATION
 from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
@@ -29,16 +29,17 @@ from app.engine.runtime import usable_cores
 from app.errors import (
     ActionNotFound,
     ApiError,
-    ImageValuePatternError,
     InternalError,
     InvalidVersion,
     MissingParameter,
-    Throttled,
 )
 from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
+from app.logs import log_access
+from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from app.metrics import NO_PAIR_TYPE, SUCCESS_CODE, CountedAuthenticator, Metrics
 from app.oss.service import DESCRIBE_OSS_UPLOAD_TOKEN, OssUploads, create_uploads
 from app.settings import Settings
 
@@ -46,7 +47,7 @@ log = logging.getLogger("comparefaces")
 access_log = logging.getLogger("comparefaces.access")
 
 API_VERSION = "2019-03-07"
-RETRY_AFTER_MS = "1000"
+OFF_LOOP_BYTES = 64 * 1024
 LOGGABLE_ACTION = re.compile(r"[A-Za-z]{1,64}")  # anything else is logged as "-" (no request data in logs)
 
 
@@ -59,7 +60,11 @@ class Services:
     authenticator: Authenticator
     admission: asyncio.Semaphore
     open_requests: asyncio.Semaphore
+    receiver: BodyReceiver
+    body_shares: BodyShares
+    key_shares: KeyShares
     uploads: OssUploads | None  # None: COMPAREFACES_OSS_UPLOADS=false
+    metrics: Metrics
     faults: FaultInjector | None = None
 
 
@@ -79,27 +84,42 @@ def create_app(
     settings: Settings | None = None, *, engine_factory: Callable[[Settings], FaceEngine] = load_engine
 ) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
+    receiver = BodyReceiver(
+        grace_s=settings.slow_client_grace_s,
+        min_rate=settings.slow_client_min_rate,
+        drain_bytes=settings.body_drain_bytes,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faults = create_fault_injector(settings)  # refuses a half-configured one before the models load
         engine = engine_factory(settings)
         engine.warm_up()
+        engine.stage_timer = metrics.observe_stage
+        metrics.describe_engine(engine.model_id, engine.calibration, settings.execution_provider)
         workers = settings.inference_workers or usable_cores()
+        metrics.inference_workers.set(workers)
+        metrics.in_flight_limit.set(settings.max_in_flight)
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         store = create_object_store(settings)
         loader = ImageLoader(UrlFetcher(settings), store, settings.max_image_bytes)
         uploads = create_uploads(settings, store)
+        authenticator = CountedAuthenticator(create_authenticator(settings), metrics)
         services = Services(
             settings=settings,
             engine=engine,
             executor=executor,
             loader=loader,
-            authenticator=create_authenticator(settings),
+            authenticator=authenticator,
             admission=asyncio.Semaphore(settings.max_in_flight),
             open_requests=asyncio.Semaphore(settings.max_open_requests),
-            uploads=uploads,
+            receiver=receiver,
+            body_shares=BodyShares(unverified_bodies(settings, authenticator.open_mode)),
+            key_shares=KeyShares(settings.max_in_flight_per_key or max(1, settings.max_in_flight * 3 // 4)),
             faults=faults,
+            uploads=uploads,
+            metrics=metrics,
         )
         app.state.services = services
         if uploads is not None:
@@ -129,13 +149,23 @@ def create_app(
             body["signatures"] = "NOT CHECKED: no access keys configured (development mode)"
         if services.faults is not None:
             body["faults"] = services.faults.describe()
+        problem = services.authenticator.problem()
+        if problem:  # out of rotation until the keys file is fixed: signed callers would be refused
+            body.update(status="not ready", keys=problem)
+            return JSONResponse(body, status_code=503)
         return JSONResponse(body)
+
+    if settings.metrics_enabled:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_endpoint() -> Response:
+            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/", openapi_extra=COMPARE_FACES_OPERATION, response_class=Response, summary="CompareFaces")
     async def compare_faces_rpc(request: Request) -> Response:
         return await handle_rpc(request, request.app.state.services)
 
-    install_demo(app, not_found=handle_rpc, read_body=read_body)  # before the catch-all route
+    install_demo(app, not_found=handle_rpc, read_body=receiver)  # before the catch-all route
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
@@ -149,30 +179,12 @@ def create_app(
     return app
 
 
-async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
-    """The raw body (chunked or not), refused past ``limit`` bytes without reading the rest, or
-    when it has not all arrived within ``timeout_s`` (slow-drip senders), or the client left."""
-    close = {"connection": "close"}  # the rest of the body is not wanted: drop the connection after the answer
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ImageValuePatternError(headers=close)
-
-    async def receive() -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ImageValuePatternError(headers=close)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    try:
-        return await asyncio.wait_for(receive(), timeout_s)
-    except (asyncio.TimeoutError, ClientDisconnect) as exc:
-        raise ImageValuePatternError(headers=close) from exc
+def unverified_bodies(settings: Settings, open_mode: bool) -> int:
+    """In open mode nothing is signed, so every body is unverified: no share is kept back."""
+    return settings.max_open_requests if open_mode else min(settings.max_unverified_bodies, settings.max_open_requests)
 
 
-async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
+async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = None) -> dict[str, object]:
     if rpc.method != "POST" or rpc.path != "/":
         raise ActionNotFound()
     if not rpc.action:
@@ -189,16 +201,33 @@ async def dispatch(rpc: RpcRequest, services: Services) -> dict[str, object]:
         injected = await services.faults.inject(rpc, services.engine.calibration)
         if injected is not None:
             return injected
-    if services.admission.locked():
-        raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
-    async with services.admission:
-        return await compare_faces(
-            rpc.params,
-            services.engine,
-            services.loader,
-            services.executor,
-            inference_timeout_s=services.settings.inference_timeout_s,
-        )
+    async with services.key_shares.comparing(key_id):
+        with services.metrics.comparison():
+            return await compare_faces(
+                rpc.params,
+                services.engine,
+                services.loader,
+                services.executor,
+                inference_timeout_s=services.settings.inference_timeout_s,
+                metrics=services.metrics,
+                compute_slot=lambda: admitted(services.admission),
+            )
+
+
+@asynccontextmanager
+async def admitted(admission: asyncio.Semaphore) -> AsyncIterator[None]:
+    """A slot of the pool (decoding and inference, queued or running), or ``Throttling.User`` at once."""
+    if admission.locked():
+        raise throttled()
+    async with admission:
+        yield
+
+
+async def parse_rpc(request: Request, body: bytes) -> RpcRequest:
+    """Parsing grows with the body and the query string: a large request is parsed off the event loop."""
+    if len(body) + len(request.scope.get("query_string", b"")) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(build_rpc_request, request, body)
+    return build_rpc_request(request, body)
 
 
 async def handle_rpc(request: Request, services: Services) -> Response:
@@ -207,30 +236,39 @@ async def handle_rpc(request: Request, services: Services) -> Response:
     xml = format_from_query(request.url.query).lower() == "xml"
     key_id: str | None = None
     action = request.headers.get("x-acs-action", "")
+    code, pair = SUCCESS_CODE, NO_PAIR_TYPE
     settings = services.settings
     try:
         if services.open_requests.locked():  # bounded buffering: past it, the body is not read
-            raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
+            raise throttled()
         async with services.open_requests:
-            body = await read_body(request, settings.max_body_bytes, settings.body_read_timeout_s)
-            rpc = build_rpc_request(request, body)
-            xml, action = rpc.wants_xml, rpc.action
+            verified = await services.authenticator.precheck(await parse_rpc(request, b""))
+            async with services.body_shares.receiving(verified):
+                body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
+            rpc = await parse_rpc(request, body)
+            xml, action, pair = rpc.wants_xml, rpc.action, requested_pair_type(rpc.params)
             key_id = await services.authenticator.authenticate(rpc)
-            data = await dispatch(rpc, services)
+            data = await dispatch(rpc, services, key_id)
         response = success_response(rpc.action, data, request_id=request_id, xml=xml)
     except ApiError as error:
+        code = error.code
         response = error_response(error, request_id=request_id, xml=xml)
     except Exception as error:
         # The traceback without the exception's message: messages may quote request data.
         frames = "".join(traceback.format_tb(error.__traceback__))
         log.error("request %s failed: %s\n%s", request_id, type(error).__name__, frames)
+        code = InternalError.code
         response = error_response(InternalError(), request_id=request_id, xml=xml)
-    access_log.info(
-        "request_id=%s key_id=%s action=%s status=%d latency_ms=%.1f",
-        request_id,
-        key_id or "-",
-        action if LOGGABLE_ACTION.fullmatch(action) else "-",
-        response.status_code,
-        (time.perf_counter() - started) * 1000,
+    seconds = time.perf_counter() - started
+    services.metrics.observe_request(action, code, pair, seconds)
+    log_access(
+        access_log,
+        request_id=request_id,
+        key_id=key_id or "-",
+        action=action if LOGGABLE_ACTION.fullmatch(action) else "-",
+        status=response.status_code,
+        code=code,
+        pair_type=pair,
+        latency_ms=round(seconds * 1000, 1),
     )
     return response

@@ -35,18 +35,22 @@ class LocalObjectStore:
         self.root = root.resolve()
 
     def _path(self, bucket: str, key: str) -> Path:
-        bucket_dir = (self.root / bucket).resolve()
-        path = (bucket_dir / key).resolve()
+        try:  # a NUL byte, an over-long name or too deep a path is an object that cannot exist here
+            bucket_dir = (self.root / bucket).resolve()
+            path = (bucket_dir / key).resolve()
+        except (OSError, ValueError) as exc:
+            raise ImageNotFound() from exc
         if bucket_dir.parent != self.root or not path.is_relative_to(bucket_dir):
             raise ImageNotFound()
         return path
 
     def _read(self, bucket: str, key: str, max_bytes: int) -> bytes:
         path = self._path(bucket, key)
-        if not path.is_file():
-            raise ImageNotFound()
-        with path.open("rb") as handle:
-            return within_cap(handle.read(max_bytes + 1), max_bytes)
+        try:
+            with path.open("rb") as handle:
+                return within_cap(handle.read(max_bytes + 1), max_bytes)
+        except (OSError, ValueError) as exc:  # missing, a folder, a name too long for the file system...
+            raise ImageNotFound() from exc
 
     async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
         return await asyncio.to_thread(self._read, bucket, key, max_bytes)
