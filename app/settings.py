@@ -18,8 +18,8 @@ class Settings(BaseSettings):
         "127.0.0.1",
         description="address to bind; anything but loopback needs access keys or ALLOW_UNSIGNED=true",
     )
-    port: int = 8080
-    log_level: str = "info"
+    port: int = Field(8080, description="TCP port to listen on (`comparefaces serve --host/--port` override both)")
+    log_level: str = Field("info", description="debug, info, warning or error")
     log_format: Literal["text", "json"] = Field(
         "text",
         description="text: one readable line per record; json: one JSON object per line (access records carry "
@@ -33,12 +33,14 @@ class Settings(BaseSettings):
 
     # Models
     model: str = Field("default", description="'default' (embedded YuNet+SFace) or a pack folder name")
-    models_dir: Path = Path("models")
+    models_dir: Path = Field(Path("models"), description="the folder of model packs, one folder per pack")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "comparefaces",
-        description="where converted model files are cached",
+        description="where float32 conversions of the embedded int8 models are cached (created on first start)",
     )
-    execution_provider: Literal["cpu", "cuda"] = "cpu"
+    execution_provider: Literal["cpu", "cuda"] = Field(
+        "cpu", description="cuda needs onnxruntime-gpu (the gpu extra); start-up fails loudly if CUDA is unavailable"
+    )
     intra_op_threads: int = Field(0, description="threads per recognizer call; 0 = number of cores")
     detector_threads: int = Field(
         1, description="onnxruntime threads per detector call (a 320 px canvas runs fastest on one)"
@@ -46,13 +48,13 @@ class Settings(BaseSettings):
     inference_workers: int = Field(0, description="threads that run inference concurrently; 0 = number of cores")
     recognizer_backend: Literal["openvino", "onnxruntime"] = Field(
         "openvino",
-        description="what runs the recognizer on CPU (openvino: 2.5x onnxruntime's speed in float32 on AVX-512); "
-        "with the cuda provider onnxruntime always does",
+        description="what runs the recognizer on CPU (BENCHMARKS.md compares them); with the cuda provider "
+        "onnxruntime always does",
     )
     recognizer_precision: Literal["bf16", "f32"] = Field(
         "bf16",
-        description="recognizer arithmetic on openvino: bf16 where the CPU has bf16 instructions "
-        "(1.7x faster, cosine >= 0.9997 to float32), else float32",
+        description="recognizer arithmetic on openvino: bf16 where the CPU has bf16 instructions (AVX512_BF16 or "
+        "AMX; embeddings within cosine 0.9997 of float32), else float32",
     )
     recognizer_batch_window_ms: float = Field(
         0.0,
@@ -61,37 +63,47 @@ class Settings(BaseSettings):
     )
     recognizer_max_batch: int = Field(16, description="most crops in one micro-batched recognizer call")
     detection_max_side: int = Field(320, description="longest side of the image the detector sees (pixels)")
-    min_detection_score: float = 0.6
+    min_detection_score: float = Field(0.6, description="detector confidence below which a face is ignored")
     model_download_base_url: str = Field(
         default="https://github.com/deepinsight/insightface/releases/download/v0.7",
         description="where `comparefaces models download NAME` fetches NAME.zip (a mirror may stand in)",
     )
 
     # Limits
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_image_bytes: int = 2 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, description="request body cap (refused from Content-Length without reading it all)"
+    )
+    max_image_bytes: int = Field(2 * 1024 * 1024, description="cap on one encoded image, however it is addressed")
+    max_image_pixels: int = Field(
+        40_000_000, description="cap on an image's declared width x height (decompression bombs)"
+    )
     jpeg_decode_min_side: int = Field(
         1280,
         description="large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at least "
         "this many pixels; 0: always full size",
     )
-    max_in_flight: int = Field(8, description="comparisons admitted at once (running or queued)")
+    max_in_flight: int = Field(
+        8, description="comparisons admitted at once (running or queued); more get Throttling.User"
+    )
 
     # Image addresses
-    fetch_connect_timeout_s: float = 3.0
-    fetch_read_timeout_s: float = 10.0
-    fetch_max_redirects: int = 3
+    fetch_connect_timeout_s: float = Field(3.0, description="seconds to connect to an image URL's host")
+    fetch_read_timeout_s: float = Field(10.0, description="seconds an image URL's host may stay silent while sending")
+    fetch_max_redirects: int = Field(
+        3, description="redirects followed per image URL (each one checked like the first)"
+    )
     fetch_allow_networks: str = Field(
         "", description="comma-separated CIDRs or host names that URL fetches may reach despite the public-only rule"
     )
-    object_store: Literal["local", "s3"] = "local"
-    object_store_root: Path = Path("oss")
-    s3_endpoint_url: str = ""
-    s3_region: str = "us-east-1"
-    s3_access_key_id: str = ""
-    s3_secret_access_key: str = ""
-    s3_timeout_s: float = 10.0
+    object_store: Literal["local", "s3"] = Field(
+        "local", description="where oss://bucket:key addresses are read: a local folder or any S3-compatible store"
+    )
+    object_store_root: Path = Field(Path("oss"), description="the local store's folder (<root>/<bucket>/<key>)")
+    s3_endpoint_url: str = Field("", description="the S3-compatible store's endpoint (empty: AWS's)")
+    s3_region: str = Field("us-east-1", description="the S3 store's region")
+    s3_access_key_id: str = Field("", description="the S3 store's access key id (empty: boto3's credential chain)")
+    s3_secret_access_key: str = Field("", description="the S3 store's secret key")
+    s3_timeout_s: float = Field(10.0, description="seconds for one S3 connect or read")
     fetch_total_timeout_s: float = Field(default=15.0, description="deadline of one URL fetch, redirects included")
     fetch_ca_file: Path | None = Field(default=None, description="CA bundle for https image URLs (default: certifi's)")
 
@@ -126,7 +138,9 @@ class Settings(BaseSettings):
         description="serve unsigned requests (open mode, no keys file) on an address other hosts can reach; "
         "without it such a server refuses to start",
     )
-    redis_url: str = ""
+    redis_url: str = Field(
+        "", description="shared nonce store for several server processes, e.g. redis://127.0.0.1:6379/0 (empty: memory)"
+    )
     nonce_cache_size: int = Field(
         default=500_000,
         description="signature nonces remembered in memory (without Redis); when full, requests are throttled",
