@@ -1,7 +1,7 @@
 """One canonical value for what is signed and what is stored: a captured request cannot be replayed by
 spelling a signed field differently, stored fields are bounded, and the signed action wins.
 
-Replays the official SDKs' captures (``reference/sdk-wire``) with the bytes an attacker would add.
+Replays the official SDKs' captures (``tests/fixtures/sdk-wire``) with the bytes an attacker would add.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from tests.auth.test_auth_wire_replay import (
     to_rpc,
 )
 
-pytestmark = pytest.mark.skipif(
-    not CAPTURES, reason=f"needs the SDK captures in {WIRE} (../shared beside the checkout)"
-)
 V3_CAPTURES = [name for name in CAPTURES if "-v3-" in name]
 RPC_QUERY_CAPTURES = ["core-ak.http", "tea-v2-ak.http"]
 # Characters str.strip() removes but HTTP does not allow around (or in) a field value, and C1/NBSP.

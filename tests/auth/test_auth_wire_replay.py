@@ -1,4 +1,4 @@
-"""Replay the bytes the official SDKs sent (``reference/sdk-wire``) through the real verifier.
+"""Replay the bytes the official SDKs sent (``tests/fixtures/sdk-wire``) through the real verifier.
 
 Every capture verifies with the test secret and rebuilds the documented string to sign; a one-byte
 change to any signed part, or another secret, makes it fail. Freshness runs on an injected clock set
@@ -31,13 +31,9 @@ from app.errors import (
     TimestampExpired,
 )
 
-WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sdk-wire"
+WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "sdk-wire"
 KEY_ID, SECRET, TOKEN = "LTAI5tFAKEKEYID0000001", "FakeSecret0123456789abcdefABCDEF", "CAIS+fakeSTS/token=="
-CAPTURES = sorted(p.name for p in WIRE.glob("*.http")) if WIRE.is_dir() else []
-
-pytestmark = pytest.mark.skipif(
-    not CAPTURES, reason=f"needs the SDK captures in {WIRE} (../shared beside the checkout)"
-)
+CAPTURES = sorted(p.name for p in WIRE.glob("*.http"))
 
 
 @dataclass(frozen=True)

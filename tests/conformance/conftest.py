@@ -30,7 +30,7 @@ from tests.helpers.images import astronaut_face_crop, encode
 from tests.helpers.redis import run_redis
 from tests.helpers.server import run_server
 
-# The same test key as the captures in ../shared/reference/sdk-wire.
+# The same test key as the captures in tests/fixtures/sdk-wire.
 AK = Credentials("LTAI5tFAKEKEYID0000001", "FakeSecret0123456789abcdefABCDEF")
 STS = Credentials("STS.NUfakeConformance0001", "StsFakeSecret0123456789abcdef", "CAIS+fakeSTS/token==")
 AK_DENIED = Credentials("LTAI5tFAKEDENIED000001", "DeniedSecret0123456789abcdefAB")  # may not call CompareFaces
