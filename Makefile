@@ -1,4 +1,4 @@
-.PHONY: install test lint typecheck check serve calibrate evaluate bench loadtest docs
+.PHONY: install test lint typecheck check serve calibrate evaluate audit bench loadtest docs
 
 install:
 	pip install -e '.[test]'
@@ -19,11 +19,16 @@ serve:
 	comparefaces serve
 
 calibrate:
-	comparefaces calibrate ../shared/data/lfw-dev --out app/calibrations/default.json \
-		--description "Labeled Faces in the Wild, dev half (2,954 people, 7,171 photos, 250x250 JPEG)"
+	comparefaces calibrate ../shared/data/lfw-dev ../shared/data/asian-dev \
+		--exclude app/calibrations/asian-dev-exclusions.txt --out app/calibrations/$(or $(COMPAREFACES_MODEL),default).json \
+		--description "lfw-dev (Labeled Faces in the Wild, dev half) + asian-dev (East-Asian celebrities, dev half); strictest per key"
 
 evaluate:
-	comparefaces evaluate ../shared/data/lfw-dev --pairs ../shared/data/lfw-dev-pairs.txt --plot det.png
+	comparefaces evaluate ../shared/data/lfw-dev ../shared/data/asian-dev --groups prefix --folds 5 \
+		--exclude app/calibrations/asian-dev-exclusions.txt --pairs ../shared/data/lfw-dev-pairs.txt --plot det.png
+
+audit:
+	comparefaces audit ../shared/data/asian-dev --out audit-asian-dev
 
 bench:
 	python -m bench --update-benchmarks BENCHMARKS.md $(BENCH_ARGS)
