@@ -20,8 +20,12 @@ BUCKET = "id-photos"
 
 
 def pair(source: str, target: str) -> dict[str, str]:
-    return {"SourceImageType": "FacePic", "SourceImageValue": source, "TargetImageType": "FacePic",
-            "TargetImageValue": target}
+    return {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": source,
+        "TargetImageType": "FacePic",
+        "TargetImageValue": target,
+    }
 
 
 def test_http_url(client: httpx.Client) -> None:

@@ -20,12 +20,17 @@ from tests.helpers.images import astronaut_bgr, astronaut_face_crop, b64, encode
 THRESHOLD_KEYS = ["0.0001", "0.001", "0.01"]
 
 
-def face_pair(client: httpx.Client, first: bytes, second: bytes, first_type: str = "FacePic",
-              second_type: str = "FacePic") -> httpx.Response:
+def face_pair(
+    client: httpx.Client, first: bytes, second: bytes, first_type: str = "FacePic", second_type: str = "FacePic"
+) -> httpx.Response:
     return compare(
         client,
-        {"SourceImageType": first_type, "SourceImageValue": b64(first),
-         "TargetImageType": second_type, "TargetImageValue": b64(second)},
+        {
+            "SourceImageType": first_type,
+            "SourceImageValue": b64(first),
+            "TargetImageType": second_type,
+            "TargetImageValue": b64(second),
+        },
     )
 
 
@@ -57,8 +62,16 @@ def test_success_body_has_exact_types(client: httpx.Client) -> None:
 
 def test_xml_success(client: httpx.Client) -> None:
     photo = b64(encode(astronaut_bgr()))
-    response = compare(client, {"Format": "XML", "SourceImageType": "FacePic", "SourceImageValue": photo,
-                                "TargetImageType": "FacePic", "TargetImageValue": photo})
+    response = compare(
+        client,
+        {
+            "Format": "XML",
+            "SourceImageType": "FacePic",
+            "SourceImageValue": photo,
+            "TargetImageType": "FacePic",
+            "TargetImageValue": photo,
+        },
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/xml;charset=utf-8"  # exactly: the Tea SDKs compare it
     assert response.text.startswith("<?xml version='1.0' encoding='UTF-8'?>")
@@ -77,15 +90,20 @@ def test_same_person_scores_above_different_people(client: httpx.Client) -> None
 
 def test_params_in_query_string_and_header_action(client: httpx.Client) -> None:
     photo = b64(encode(astronaut_face_crop()))
-    params = {"SourceImageType": "FacePic", "SourceImageValue": photo,
-              "TargetImageType": "FacePic", "TargetImageValue": photo}
+    params = {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": photo,
+        "TargetImageType": "FacePic",
+        "TargetImageValue": photo,
+    }
     # Action/version in headers (V3 SDKs), parameters in the body.
     response = client.post("/", data=params, headers={"x-acs-action": "CompareFaces", "x-acs-version": "2019-03-07"})
     assert score_of(response) > 99
     # Everything in the query string.
     small = b64(encode(cv2.resize(astronaut_face_crop(), (105, 120))))
-    assert score_of(compare(client, {**params, "SourceImageValue": small, "TargetImageValue": small},
-                            in_query=True)) > 99
+    assert (
+        score_of(compare(client, {**params, "SourceImageValue": small, "TargetImageValue": small}, in_query=True)) > 99
+    )
 
 
 def test_body_wins_over_query(client: httpx.Client) -> None:
@@ -93,16 +111,28 @@ def test_body_wins_over_query(client: httpx.Client) -> None:
     response = client.post(
         "/",
         params={"Action": "CompareFaces", "Version": "2019-03-07", "SourceImageType": "Nonsense"},
-        data={"SourceImageType": "FacePic", "SourceImageValue": photo,
-              "TargetImageType": "FacePic", "TargetImageValue": photo},
+        data={
+            "SourceImageType": "FacePic",
+            "SourceImageValue": photo,
+            "TargetImageType": "FacePic",
+            "TargetImageValue": photo,
+        },
     )
     assert response.status_code == 200, response.text
 
 
 def test_chunked_body(client: httpx.Client) -> None:
     photo = b64(encode(astronaut_face_crop()))
-    form = urlencode({"Action": "CompareFaces", "Version": "2019-03-07", "SourceImageType": "FacePic",
-                      "SourceImageValue": photo, "TargetImageType": "FacePic", "TargetImageValue": photo}).encode()
+    form = urlencode(
+        {
+            "Action": "CompareFaces",
+            "Version": "2019-03-07",
+            "SourceImageType": "FacePic",
+            "SourceImageValue": photo,
+            "TargetImageType": "FacePic",
+            "TargetImageValue": photo,
+        }
+    ).encode()
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: httpx sends Transfer-Encoding: chunked
         for start in range(0, len(form), 1000):
@@ -155,9 +185,16 @@ def test_image_formats_and_exif_orientation(client: httpx.Client) -> None:
 
 def test_base64_with_data_url_header(client: httpx.Client) -> None:
     photo = encode(astronaut_face_crop())
-    value = "base64://data:image/jpeg;base64," + b64(photo)[len("base64://"):]
-    response = compare(client, {"SourceImageType": "FacePic", "SourceImageValue": value,
-                                "TargetImageType": "FacePic", "TargetImageValue": b64(photo)})
+    value = "base64://data:image/jpeg;base64," + b64(photo)[len("base64://") :]
+    response = compare(
+        client,
+        {
+            "SourceImageType": "FacePic",
+            "SourceImageValue": value,
+            "TargetImageType": "FacePic",
+            "TargetImageValue": b64(photo),
+        },
+    )
     assert score_of(response) > 99
 
 

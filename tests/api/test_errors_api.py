@@ -18,10 +18,15 @@ FACE = b64(encode(astronaut_face_crop()))
 BLANK = b64(encode(np.full((200, 200, 3), 180, np.uint8)))
 
 
-def params(source_type: str = "FacePic", source: str = FACE, target_type: str = "FacePic",
-           target: str = FACE) -> dict[str, str]:
-    return {"SourceImageType": source_type, "SourceImageValue": source,
-            "TargetImageType": target_type, "TargetImageValue": target}
+def params(
+    source_type: str = "FacePic", source: str = FACE, target_type: str = "FacePic", target: str = FACE
+) -> dict[str, str]:
+    return {
+        "SourceImageType": source_type,
+        "SourceImageValue": source,
+        "TargetImageType": target_type,
+        "TargetImageValue": target,
+    }
 
 
 def assert_error(response: httpx.Response, code: str, message: str, status: int) -> None:
@@ -36,35 +41,76 @@ def assert_error(response: httpx.Response, code: str, message: str, status: int)
 
 CASES = [
     (params(source_type=""), "InvalidParam.ImageTypeEmpty", "The image type is empty.", 400),
-    ({k: v for k, v in params().items() if k != "TargetImageType"}, "InvalidParam.ImageTypeEmpty",
-     "The image type is empty.", 400),
+    (
+        {k: v for k, v in params().items() if k != "TargetImageType"},
+        "InvalidParam.ImageTypeEmpty",
+        "The image type is empty.",
+        400,
+    ),
     (params(target_type="Selfie"), "InvalidParam.ImageTypeInvalid", "The image type is not valid.", 400),
-    (params("IDPic", FACE, "IDPic", FACE), "InvalidParam.FacePicNotGiven",
-     "At least one of the two given images has a type of FacePic.", 400),
+    (
+        params("IDPic", FACE, "IDPic", FACE),
+        "InvalidParam.FacePicNotGiven",
+        "At least one of the two given images has a type of FacePic.",
+        400,
+    ),
     (params(target=""), "InvalidParam.ParamMissing", "Please check if there is param empty in your imput.", 403),
-    ({k: v for k, v in params().items() if k != "SourceImageValue"}, "InvalidParam.ParamMissing",
-     "Please check if there is param empty in your imput.", 403),
-    (params(target="/etc/passwd"), "InvalidParam.ImageValuePatternError",
-     "The pattern of value of given image is not acceptable.", 400),
-    (params(target="ftp://example.com/a.jpg"), "InvalidParam.ImageValuePatternError",
-     "The pattern of value of given image is not acceptable.", 400),
-    (params(target="base64://%%%not base64%%%"), "InvalidParam.ImageValuePatternError",
-     "The pattern of value of given image is not acceptable.", 400),
-    (params(target="oss://no-colon-here.jpg"), "InvalidParam.ImageValuePatternError",
-     "The pattern of value of given image is not acceptable.", 400),
-    (params(target=b64(b"this is not an image at all")), "InvalidParam.ImageValuePatternError",
-     "The pattern of value of given image is not acceptable.", 400),
-    (params(target=b64(encode(astronaut_face_crop())[:400])), "InvalidParam.ImageValuePatternError",
-     "The pattern of value of given image is not acceptable.", 400),
+    (
+        {k: v for k, v in params().items() if k != "SourceImageValue"},
+        "InvalidParam.ParamMissing",
+        "Please check if there is param empty in your imput.",
+        403,
+    ),
+    (
+        params(target="/etc/passwd"),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    ),
+    (
+        params(target="ftp://example.com/a.jpg"),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    ),
+    (
+        params(target="base64://%%%not base64%%%"),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    ),
+    (
+        params(target="oss://no-colon-here.jpg"),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    ),
+    (
+        params(target=b64(b"this is not an image at all")),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    ),
+    (
+        params(target=b64(encode(astronaut_face_crop())[:400])),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    ),
     (params(target=BLANK), "Error.NoFaceDetected", "No face detected from given images.", 400),
-    (params(target="oss://my-bucket:missing/face.jpg"), "InvalidParam.ImageNotFound",
-     "No images founded with given image address", 400),
+    (
+        params(target="oss://my-bucket:missing/face.jpg"),
+        "InvalidParam.ImageNotFound",
+        "No images founded with given image address",
+        400,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("request_params", "code", "message", "status"), CASES)
-def test_compare_faces_errors(client: httpx.Client, request_params: dict[str, str], code: str, message: str,
-                              status: int) -> None:
+def test_compare_faces_errors(
+    client: httpx.Client, request_params: dict[str, str], code: str, message: str, status: int
+) -> None:
     assert_error(compare(client, request_params), code, message, status)
 
 
@@ -80,14 +126,30 @@ def test_error_in_xml(client: httpx.Client) -> None:
 
 def test_gateway_errors(client: httpx.Client) -> None:
     not_found = "Specified api is not found, please check your url and method."
-    assert_error(client.get("/", params={"Action": "CompareFaces", "Version": "2019-03-07"}),
-                 "InvalidAction.NotFound", not_found, 404)
-    assert_error(client.post("/", data={"Action": "DescribeVerifyToken", "Version": "2019-03-07"}),
-                 "InvalidAction.NotFound", not_found, 404)
-    assert_error(client.post("/other", data={"Action": "CompareFaces", "Version": "2019-03-07"}),
-                 "InvalidAction.NotFound", not_found, 404)
-    assert_error(client.post("/", data={"Action": "CompareFaces", "Version": "2017-11-17", **params()}),
-                 "InvalidVersion", "Specified parameter Version is not valid.", 400)
+    assert_error(
+        client.get("/", params={"Action": "CompareFaces", "Version": "2019-03-07"}),
+        "InvalidAction.NotFound",
+        not_found,
+        404,
+    )
+    assert_error(
+        client.post("/", data={"Action": "DescribeVerifyToken", "Version": "2019-03-07"}),
+        "InvalidAction.NotFound",
+        not_found,
+        404,
+    )
+    assert_error(
+        client.post("/other", data={"Action": "CompareFaces", "Version": "2019-03-07"}),
+        "InvalidAction.NotFound",
+        not_found,
+        404,
+    )
+    assert_error(
+        client.post("/", data={"Action": "CompareFaces", "Version": "2017-11-17", **params()}),
+        "InvalidVersion",
+        "Specified parameter Version is not valid.",
+        400,
+    )
     response = client.post("/", data={"Version": "2019-03-07"})
     assert response.status_code == 400 and response.json()["Code"] == "MissingParameter"
 
@@ -108,8 +170,12 @@ def test_image_over_size_limit_is_refused(client: httpx.Client) -> None:
     noise = np.random.default_rng(0).integers(0, 255, (1200, 1200, 3), dtype=np.uint8)
     big = encode(noise, ".png")
     assert len(big) > 2 * 1024 * 1024
-    assert_error(compare(client, params(target=b64(big))), "InvalidParam.ImageValuePatternError",
-                 "The pattern of value of given image is not acceptable.", 400)
+    assert_error(
+        compare(client, params(target=b64(big))),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    )
 
 
 def test_body_over_8_mb_is_refused_without_reading_it(server: str) -> None:
@@ -117,8 +183,7 @@ def test_body_over_8_mb_is_refused_without_reading_it(server: str) -> None:
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
             b"POST /?Action=CompareFaces&Version=2019-03-07 HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 104857600\r\n\r\n"
-            + b"A" * 65536
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 104857600\r\n\r\n" + b"A" * 65536
         )
         reply = ""
         while not reply.endswith("}"):  # answered long before 100 MB arrive
@@ -132,8 +197,12 @@ def test_chunked_body_over_8_mb_is_refused(client: httpx.Client) -> None:
         for _ in range(150):  # 9.8 MB
             yield b"A" * 65536
 
-    response = client.post("/", content=chunks(), params={"Action": "CompareFaces", "Version": "2019-03-07"},
-                           headers={"content-type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        "/",
+        content=chunks(),
+        params={"Action": "CompareFaces", "Version": "2019-03-07"},
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 400
     assert response.json()["Code"] == "InvalidParam.ImageValuePatternError"
 
@@ -147,10 +216,18 @@ def test_decompression_bomb_is_refused(client: httpx.Client) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 50_000, 50_000, 8, 2, 0, 0, 0)
-    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(
-        b"IEND", b"")
-    assert_error(compare(client, params(target=b64(bomb))), "InvalidParam.ImageValuePatternError",
-                 "The pattern of value of given image is not acceptable.", 400)
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
+    assert_error(
+        compare(client, params(target=b64(bomb))),
+        "InvalidParam.ImageValuePatternError",
+        "The pattern of value of given image is not acceptable.",
+        400,
+    )
 
 
 def test_tiny_image_has_no_face(client: httpx.Client) -> None:

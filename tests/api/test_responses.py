@@ -18,8 +18,9 @@ def test_throttling_carries_retry_after() -> None:
 
 
 def test_xml_success_layout() -> None:
-    response = success_response("CompareFaces", {"SimilarityScore": 98.7913, "ConfidenceThresholds": '{"a":"1"}'},
-                                request_id="RID", xml=True)
+    response = success_response(
+        "CompareFaces", {"SimilarityScore": 98.7913, "ConfidenceThresholds": '{"a":"1"}'}, request_id="RID", xml=True
+    )
     root = ET.fromstring(bytes(response.body))
     assert root.tag == "CompareFacesResponse"
     assert root.findtext("Data/ConfidenceThresholds") == '{"a":"1"}'

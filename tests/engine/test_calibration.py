@@ -33,8 +33,7 @@ def test_thresholds_follow_the_pair_type() -> None:
 
 
 def test_non_increasing_thresholds_are_refused() -> None:
-    broken = {**DATA, "pair_types": {"FacePic-FacePic": {"cosine_at_far": {"0.01": 0.5, "0.001": 0.4,
-                                                                              "0.0001": 0.6}}}}
+    broken = {**DATA, "pair_types": {"FacePic-FacePic": {"cosine_at_far": {"0.01": 0.5, "0.001": 0.4, "0.0001": 0.6}}}}
     with pytest.raises(CalibrationError):
         Calibration.from_dict(broken)
 

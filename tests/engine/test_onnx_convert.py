@@ -20,11 +20,16 @@ def blocked_model() -> tuple[onnx.ModelProto, np.ndarray]:
     graph = helper.make_graph(
         nodes,
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6]),
-         helper.make_tensor_value_info("q", TensorProto.INT8, [4, 6])],  # a weight declared as an input
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6]),
+            helper.make_tensor_value_info("q", TensorProto.INT8, [4, 6]),
+        ],  # a weight declared as an input
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-        [numpy_helper.from_array(quantized, "q"), numpy_helper.from_array(scales, "s"),
-         numpy_helper.from_array(zero_points, "z")],
+        [
+            numpy_helper.from_array(quantized, "q"),
+            numpy_helper.from_array(scales, "s"),
+            numpy_helper.from_array(zero_points, "z"),
+        ],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), weights
 

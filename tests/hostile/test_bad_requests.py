@@ -97,23 +97,44 @@ def test_the_same_key_thousands_of_times(server: str, no_tracebacks: None) -> No
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"SourceImageType=\xff\xfe&TargetImageType=FacePic&SourceImageValue=x&TargetImageValue=y",
-         "InvalidParam.ImageTypeInvalid"),
-        (b"SourceImageType=%ff%fe&TargetImageType=FacePic&SourceImageValue=x&TargetImageValue=y",
-         "InvalidParam.ImageTypeInvalid"),
-        (b"SourceImageType=FacePic&TargetImageType=FacePic&SourceImageValue=base64://%ff%c3%28&TargetImageValue=y",
-         PATTERN),
-        (b"SourceImageType=FacePic&TargetImageType=FacePic&SourceImageValue=base64://\xc3\x28\xa0\xa1&"
-         b"TargetImageValue=y", PATTERN),
+        (
+            b"SourceImageType=\xff\xfe&TargetImageType=FacePic&SourceImageValue=x&TargetImageValue=y",
+            "InvalidParam.ImageTypeInvalid",
+        ),
+        (
+            b"SourceImageType=%ff%fe&TargetImageType=FacePic&SourceImageValue=x&TargetImageValue=y",
+            "InvalidParam.ImageTypeInvalid",
+        ),
+        (
+            b"SourceImageType=FacePic&TargetImageType=FacePic&SourceImageValue=base64://%ff%c3%28&TargetImageValue=y",
+            PATTERN,
+        ),
+        (
+            b"SourceImageType=FacePic&TargetImageType=FacePic&SourceImageValue=base64://\xc3\x28\xa0\xa1&"
+            b"TargetImageValue=y",
+            PATTERN,
+        ),
         (b"\xff\xfe\xfd=1&" + b"SourceImageType=FacePic&TargetImageType=FacePic", "InvalidParam.ParamMissing"),
-        (b"SourceImageType=FacePic%00&TargetImageType=FacePic&SourceImageValue=x&TargetImageValue=y",
-         "InvalidParam.ImageTypeInvalid"),
-        (b"\xef\xbb\xbfSourceImageType=FacePic&TargetImageType=IDPic&SourceImageValue=x&TargetImageValue=y",
-         "InvalidParam.ImageTypeEmpty"),
+        (
+            b"SourceImageType=FacePic%00&TargetImageType=FacePic&SourceImageValue=x&TargetImageValue=y",
+            "InvalidParam.ImageTypeInvalid",
+        ),
+        (
+            b"\xef\xbb\xbfSourceImageType=FacePic&TargetImageType=IDPic&SourceImageValue=x&TargetImageValue=y",
+            "InvalidParam.ImageTypeEmpty",
+        ),
         (b"%%%%&&&===&=&a=%zz%", "InvalidParam.ImageTypeEmpty"),
     ],
-    ids=["raw-invalid-utf8", "percent-invalid-utf8", "percent-invalid-utf8-in-value", "raw-invalid-utf8-in-value",
-         "invalid-utf8-key", "nul-in-value", "utf8-bom", "broken-percent-escapes"],
+    ids=[
+        "raw-invalid-utf8",
+        "percent-invalid-utf8",
+        "percent-invalid-utf8-in-value",
+        "raw-invalid-utf8-in-value",
+        "invalid-utf8-key",
+        "nul-in-value",
+        "utf8-bom",
+        "broken-percent-escapes",
+    ],
 )
 def test_invalid_utf8_and_broken_encoding(server: str, body: bytes, code: str, no_tracebacks: None) -> None:
     response = post(server, TARGET, body)
@@ -135,8 +156,16 @@ def test_invalid_utf8_and_broken_encoding(server: str, body: bytes, code: str, n
         b"POST /" + b"a" * 8000 + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
         b"DELETE / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nAAAAA",
     ],
-    ids=["invalid-utf8-in-query", "invalid-utf8-headers", "bad-charset", "multipart", "json", "header-only-action",
-         "long-path", "delete"],
+    ids=[
+        "invalid-utf8-in-query",
+        "invalid-utf8-headers",
+        "bad-charset",
+        "multipart",
+        "json",
+        "header-only-action",
+        "long-path",
+        "delete",
+    ],
 )
 def test_odd_requests_get_spec_errors(server: str, request_bytes: bytes, no_tracebacks: None) -> None:
     response = exchange(server, request_bytes.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))

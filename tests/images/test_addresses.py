@@ -18,8 +18,18 @@ def test_address_forms() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["/etc/passwd", "file:///etc/passwd", "ftp://x/y", "oss://bucket", "oss://:key", "oss://B!:key",
-     "base64://", "base64://!!!!", "data:image/png;base64,AAAA", "C:\\face.jpg"],
+    [
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "ftp://x/y",
+        "oss://bucket",
+        "oss://:key",
+        "oss://B!:key",
+        "base64://",
+        "base64://!!!!",
+        "data:image/png;base64,AAAA",
+        "C:\\face.jpg",
+    ],
 )
 def test_values_matching_no_form_are_pattern_errors(value: str) -> None:
     with pytest.raises(ImageValuePatternError):

@@ -35,8 +35,12 @@ def refused(url: str) -> bool:
 def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones() -> None:
     env = {"COMPAREFACES_FETCH_ALLOW_NETWORKS": "127.0.0.1/32", "COMPAREFACES_LOG_LEVEL": "info"}
     with image_host(FACE) as (images, host), spawn_server(env, log_name="shutdown-server.log") as (url, process):
-        slow = {"SourceImageType": "FacePic", "SourceImageValue": f"{images}/slow/2/face.jpg",
-                "TargetImageType": "FacePic", "TargetImageValue": b64(FACE)}
+        slow = {
+            "SourceImageType": "FacePic",
+            "SourceImageValue": f"{images}/slow/2/face.jpg",
+            "TargetImageType": "FacePic",
+            "TargetImageValue": b64(FACE),
+        }
         idle = connect(url)  # a kept-alive connection that has finished its request
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(idle).status == 200

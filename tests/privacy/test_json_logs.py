@@ -11,13 +11,28 @@ from tests.helpers.server import log_file, spawn_server
 from tests.hostile.hostile_images import face_jpeg
 from tests.privacy.test_no_image_data_in_logs import findings, hostile_workload
 
-ACCESS_KEYS = {"time", "level", "logger", "message", "request_id", "key_id", "action", "status", "code", "pair_type",
-               "latency_ms"}
+ACCESS_KEYS = {
+    "time",
+    "level",
+    "logger",
+    "message",
+    "request_id",
+    "key_id",
+    "action",
+    "status",
+    "code",
+    "pair_type",
+    "latency_ms",
+}
 
 
 def test_json_logs_are_one_object_per_line_without_image_data(tmp_path: Path) -> None:
-    env = {"COMPAREFACES_LOG_FORMAT": "json", "COMPAREFACES_LOG_LEVEL": "debug",
-           "COMPAREFACES_FETCH_ALLOW_NETWORKS": "127.0.0.1/32", "COMPAREFACES_OBJECT_STORE_ROOT": str(tmp_path)}
+    env = {
+        "COMPAREFACES_LOG_FORMAT": "json",
+        "COMPAREFACES_LOG_LEVEL": "debug",
+        "COMPAREFACES_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
+        "COMPAREFACES_OBJECT_STORE_ROOT": str(tmp_path),
+    }
     with image_host(face_jpeg()) as (images, _), spawn_server(env, log_name="privacy-json-server.log") as (url, _):
         sent = hostile_workload(url, images)
     log = log_file("privacy-json-server.log")

@@ -84,15 +84,22 @@ def hostile_workload(url: str, images: str) -> int:
     """Images wherever a log line could pick them up. Returns how many requests were sent."""
     face = b64(face_jpeg())
     payload = face.removeprefix("base64://")
-    good = {"SourceImageType": "FacePic", "SourceImageValue": face, "TargetImageType": "FacePic",
-            "TargetImageValue": b64(face_png())}
+    good = {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": face,
+        "TargetImageType": "FacePic",
+        "TargetImageValue": b64(face_png()),
+    }
     sent = 0
     with httpx.Client(base_url=url, timeout=60) as client:
         requests: list[httpx.Response] = [
             compare(client, good),
             compare(client, {**good, "Format": "XML"}),
-            compare(client, {**good, "SourceImageValue": b64(b"x" * 3000), "TargetImageValue": b64(b"y" * 3000)},
-                    in_query=True),
+            compare(
+                client,
+                {**good, "SourceImageValue": b64(b"x" * 3000), "TargetImageValue": b64(b"y" * 3000)},
+                in_query=True,
+            ),
             compare(client, {**good, "TargetImageValue": b64(face_jpeg()[:900])}),  # broken image
             compare(client, {**good, "TargetImageValue": "base64://" + payload[:5000] + "%%%"}),
             compare(client, {**good, "TargetImageType": payload[:3000]}),
@@ -113,14 +120,21 @@ def hostile_workload(url: str, images: str) -> int:
 
 def test_scanner_finds_image_data(tmp_path: Path) -> None:
     """The scan is not vacuous: each kind of leak it looks for is found in a planted log."""
-    for leak in (b64(face_jpeg()), quote(b64(face_png())), repr(face_jpeg()[:40]), "array([0.1, 0.2])",
-                 " ".join(f"{v:.6f}" for v in range(-8, 12))):
+    for leak in (
+        b64(face_jpeg()),
+        quote(b64(face_png())),
+        repr(face_jpeg()[:40]),
+        "array([0.1, 0.2])",
+        " ".join(f"{v:.6f}" for v in range(-8, 12)),
+    ):
         planted = tmp_path / "planted.log"
         planted.write_text(f"2026-01-01 INFO comparefaces: something {leak} else\n")
         assert findings([planted]), leak
     clean = tmp_path / "clean.log"
-    clean.write_text("INFO comparefaces.access: request_id=0B9B2E57-6A79-4E4B-9F0A-5B5A5B9B3C1D key_id=- "
-                     "action=CompareFaces status=200 latency_ms=123.4\n")
+    clean.write_text(
+        "INFO comparefaces.access: request_id=0B9B2E57-6A79-4E4B-9F0A-5B5A5B9B3C1D key_id=- "
+        "action=CompareFaces status=200 latency_ms=123.4\n"
+    )
     assert not findings([clean])
 
 
@@ -128,11 +142,18 @@ def test_spawned_server_writes_no_image_data(tmp_path: Path) -> None:
     work, temp = tmp_path / "cwd", tmp_path / "tmp"
     work.mkdir()
     temp.mkdir()
-    env = {"COMPAREFACES_LOG_LEVEL": "debug", "COMPAREFACES_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
-           "TMPDIR": str(temp), "TEMP": str(temp), "TMP": str(temp),
-           "COMPAREFACES_OBJECT_STORE_ROOT": str(tmp_path / "oss")}
-    with image_host(face_jpeg()) as (images, _), spawn_server(env, log_name="privacy-debug-server.log",
-                                                              cwd=work) as (url, _):
+    env = {
+        "COMPAREFACES_LOG_LEVEL": "debug",
+        "COMPAREFACES_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
+        "TMPDIR": str(temp),
+        "TEMP": str(temp),
+        "TMP": str(temp),
+        "COMPAREFACES_OBJECT_STORE_ROOT": str(tmp_path / "oss"),
+    }
+    with (
+        image_host(face_jpeg()) as (images, _),
+        spawn_server(env, log_name="privacy-debug-server.log", cwd=work) as (url, _),
+    ):
         assert hostile_workload(url, images) > 10
     assert list(work.iterdir()) == [], "the server wrote files in its working directory"
     written = {path.name: path.read_bytes() for path in temp.iterdir()}

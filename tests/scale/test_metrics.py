@@ -22,8 +22,12 @@ STAGES = {"fetch", "queue", "decode", "detect", "align", "embed"}
 
 def pair(target_type: str = "FacePic") -> dict[str, str]:
     face = b64(face_jpeg())
-    return {"SourceImageType": "FacePic", "SourceImageValue": face, "TargetImageType": target_type,
-            "TargetImageValue": face}
+    return {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": face,
+        "TargetImageType": target_type,
+        "TargetImageValue": face,
+    }
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -72,8 +76,13 @@ def test_metrics_count_requests_stages_and_refusals(tmp_path: Path) -> None:
     label_values = {value for _, labels in values for _, value in labels}
     for secret in (AK.key_id, AK.secret, nonce, *(f"{s}" for s in scores), b64(face_jpeg())[10:40]):
         assert not any(secret in value for value in label_values), secret
-    assert {value for (name, labels) in values if name.startswith("comparefaces_stage") for key, value in labels
-            if key == "stage"} == STAGES
+    assert {
+        value
+        for (name, labels) in values
+        if name.startswith("comparefaces_stage")
+        for key, value in labels
+        if key == "stage"
+    } == STAGES
 
 
 def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
@@ -85,8 +94,9 @@ def test_alert_rules_check_and_fire_with_promtool() -> None:
     promtool = require("promtool", "prometheus")
     checked = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], capture_output=True, text=True,
-                            cwd=RULES.parent)
+    tested = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], capture_output=True, text=True, cwd=RULES.parent
+    )
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
