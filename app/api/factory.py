@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.access import Authenticator, OpenAccess
 from app.api.compare import compare_faces, requested_pair_type
-from app.api.intake import BodyReceiver, BodyShares, KeyShares, throttled
+from app.api.intake import BodyReceiver, BodyShares, KeyShares, admitted, throttled
 from app.api.openapi import COMPARE_FACES_OPERATION
 from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
@@ -85,11 +85,6 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
-    receiver = BodyReceiver(
-        grace_s=settings.slow_client_grace_s,
-        min_rate=settings.slow_client_min_rate,
-        drain_bytes=settings.body_drain_bytes,
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +109,11 @@ def create_app(
             authenticator=authenticator,
             admission=asyncio.Semaphore(settings.max_in_flight),
             open_requests=asyncio.Semaphore(settings.max_open_requests),
-            receiver=receiver,
+            receiver=BodyReceiver(
+                grace_s=settings.slow_client_grace_s,
+                min_rate=settings.slow_client_min_rate,
+                drain_bytes=settings.body_drain_bytes,
+            ),
             body_shares=BodyShares(unverified_bodies(settings, authenticator.open_mode)),
             key_shares=KeyShares(settings.max_in_flight_per_key or max(1, settings.max_in_flight * 3 // 4)),
             faults=faults,
@@ -165,7 +164,7 @@ def create_app(
     async def compare_faces_rpc(request: Request) -> Response:
         return await handle_rpc(request, request.app.state.services)
 
-    install_demo(app, not_found=handle_rpc, read_body=receiver)  # before the catch-all route
+    install_demo(app, not_found=handle_rpc, receive=receive_rpc)  # before the catch-all route
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
@@ -214,13 +213,14 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
             )
 
 
-@asynccontextmanager
-async def admitted(admission: asyncio.Semaphore) -> AsyncIterator[None]:
-    """A slot of the pool (decoding and inference, queued or running), or ``Throttling.User`` at once."""
-    if admission.locked():
-        raise throttled()
-    async with admission:
-        yield
+async def receive_rpc(request: Request, services: Services) -> RpcRequest:
+    """Check what the head shows, receive the body in the share the head earns, parse it all.
+    The caller holds an open-request slot and authenticates what this returns."""
+    settings = services.settings
+    verified = await services.authenticator.precheck(await parse_rpc(request, b""))
+    async with services.body_shares.receiving(verified):
+        body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
+    return await parse_rpc(request, body)
 
 
 async def parse_rpc(request: Request, body: bytes) -> RpcRequest:
@@ -237,15 +237,11 @@ async def handle_rpc(request: Request, services: Services) -> Response:
     key_id: str | None = None
     action = request.headers.get("x-acs-action", "")
     code, pair = SUCCESS_CODE, NO_PAIR_TYPE
-    settings = services.settings
     try:
         if services.open_requests.locked():  # bounded buffering: past it, the body is not read
             raise throttled()
         async with services.open_requests:
-            verified = await services.authenticator.precheck(await parse_rpc(request, b""))
-            async with services.body_shares.receiving(verified):
-                body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
-            rpc = await parse_rpc(request, body)
+            rpc = await receive_rpc(request, services)
             xml, action, pair = rpc.wants_xml, rpc.action, requested_pair_type(rpc.params)
             key_id = await services.authenticator.authenticate(rpc)
             data = await dispatch(rpc, services, key_id)

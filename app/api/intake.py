@@ -141,3 +141,12 @@ class KeyShares:
                 self._in_flight[key_id] = left
             else:
                 del self._in_flight[key_id]
+
+
+@asynccontextmanager
+async def admitted(admission: asyncio.Semaphore) -> AsyncIterator[None]:
+    """A slot of the pool (decoding and inference, queued or running), or ``Throttling.User`` at once."""
+    if admission.locked():
+        raise throttled()
+    async with admission:
+        yield

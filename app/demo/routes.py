@@ -23,18 +23,18 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.compare import image_values, load_both, parse_image_types
-from app.api.request import build_rpc_request
+from app.api.intake import admitted, throttled
+from app.api.request import RpcRequest
 from app.api.responses import error_response
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
-from app.errors import ActionNotFound, ApiError, InternalError, ServiceUnavailable, Throttled
+from app.errors import ActionNotFound, ApiError, InternalError, ServiceUnavailable
 
 if TYPE_CHECKING:
     from app.api.factory import Services
 
 log = logging.getLogger("comparefaces.demo")
 
-RETRY_AFTER_MS = "1000"
 STATIC_TYPES = {"index.html": "text/html; charset=utf-8", "demo.js": "text/javascript", "demo.css": "text/css"}
 # Nothing but this server: no CDN, no inline script, no third-party request from the page.
 CONTENT_SECURITY_POLICY = (
@@ -43,7 +43,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 Fallback = Callable[[Request, "Services"], Awaitable[Response]]
-BodyReader = Callable[[Request, int, float | None], Awaitable[bytes]]
+Receiver = Callable[[Request, "Services"], Awaitable["RpcRequest"]]
 
 
 def demo_enabled(services: Services) -> bool:
@@ -56,9 +56,10 @@ def static_files() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in STATIC_TYPES}
 
 
-def install_demo(app: FastAPI, *, not_found: Fallback, read_body: BodyReader) -> None:
+def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> None:
     """Add the demo's routes (before the catch-all route). ``not_found`` answers for them when the
-    demo is off (the API's handler, which answers an unknown path); ``read_body`` is the API's."""
+    demo is off (the API's handler, which answers an unknown path); ``receive`` is the API's intake
+    (head checks, body shares, parsing)."""
     files = static_files()
 
     def asset(name: str) -> Response:
@@ -101,7 +102,7 @@ def install_demo(app: FastAPI, *, not_found: Fallback, read_body: BodyReader) ->
         request_id = str(uuid.uuid4()).upper()
         started = time.perf_counter()
         try:
-            body = await analysis_body(request, services, read_body)
+            body = await analysis_body(request, services, receive)
             response: Response = JSONResponse(
                 body, headers={"x-acs-request-id": request_id, "cache-control": "no-store"}
             )
@@ -120,33 +121,30 @@ def install_demo(app: FastAPI, *, not_found: Fallback, read_body: BodyReader) ->
         return response
 
 
-async def analysis_body(request: Request, services: Services, read_body: BodyReader) -> dict[str, Any]:
+async def analysis_body(request: Request, services: Services, receive: Receiver) -> dict[str, Any]:
     """Check the request as the API does, then analyse both images in the inference pool."""
     settings = services.settings
     if services.open_requests.locked():
-        raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
-    async with services.open_requests:
-        rpc = build_rpc_request(
-            request, await read_body(request, settings.max_body_bytes, settings.body_read_timeout_s)
-        )
-        await services.authenticator.authenticate(rpc)  # the API's own checks: the demo is no way around them
+        raise throttled()
+    async with services.open_requests:  # received and checked exactly as the API receives and checks
+        rpc = await receive(request, services)
+        key_id = await services.authenticator.authenticate(rpc)  # the API's own checks: no way around them
         if rpc.action != "CompareFaces":
             raise ActionNotFound()
         source_type, target_type = parse_image_types(rpc.params)
         values = image_values(rpc.params)
-        if services.admission.locked():
-            raise Throttled(headers={"x-acs-retry-after": RETRY_AFTER_MS})
-        async with services.admission:
+        async with services.key_shares.comparing(key_id):
             source, target = await load_both(services.loader, values)
-            engine = services.engine
+            async with admitted(services.admission):
+                engine = services.engine
 
-            def run() -> dict[str, Any]:
-                return analysis_json(analyze(engine, source, source_type, target, target_type), engine.model_id)
+                def run() -> dict[str, Any]:
+                    return analysis_json(analyze(engine, source, source_type, target, target_type), engine.model_id)
 
-            future = services.executor.submit(run)
-            try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), settings.inference_timeout_s)
-            except asyncio.TimeoutError as exc:
-                raise ServiceUnavailable() from exc
-            finally:
-                future.cancel()
+                future = services.executor.submit(run)
+                try:
+                    return await asyncio.wait_for(asyncio.wrap_future(future), settings.inference_timeout_s)
+                except asyncio.TimeoutError as exc:
+                    raise ServiceUnavailable() from exc
+                finally:
+                    future.cancel()
