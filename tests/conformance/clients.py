@@ -23,7 +23,13 @@ from types import ModuleType
 from typing import Any, Protocol
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
-NODE_MODULES = ("@alicloud/cloudauth20190307", "@alicloud/pop-core", "@alicloud/openapi-core")
+NODE_MODULES = (
+    "@alicloud/cloudauth20190307",
+    "@alicloud/pop-core",
+    "@alicloud/openapi-core",
+    "@alicloud/openapi-client",
+    "pop-core-1.5",
+)
 
 
 @dataclass(frozen=True)
@@ -273,18 +279,21 @@ def node_unavailable() -> str | None:
 
 
 class NodeProcess:
-    """One long-lived ``node driver.js``; calls go one JSON line at a time."""
+    """One long-lived ``node driver.js`` (or another line-JSON driver: ``argv``); calls go one JSON line
+    at a time."""
 
-    def __init__(self, timeout_s: float = 90.0) -> None:
+    def __init__(
+        self, timeout_s: float = 90.0, argv: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.timeout_s = timeout_s
         self.process = subprocess.Popen(
-            ["node", str(NODE_DIR / "driver.js")],
+            argv or ["node", str(NODE_DIR / "driver.js")],
             cwd=NODE_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+            env={**os.environ, "NODE_NO_WARNINGS": "1", "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", **(env or {})},
         )
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:

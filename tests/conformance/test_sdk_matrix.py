@@ -1,0 +1,351 @@
+"""The matrix users really run: each official client, version, call style and signature, through a
+loopback relay that forwards bytes in 1,400-byte pieces (as a network path does), against the real
+server with signatures required.
+
+Every combination makes four calls and checks what its caller sees:
+
+- success: two photos of one person, parsed by the SDK (its response model where it has one);
+- signature error: a wrong secret, as the SDK's own error with the gateway's code;
+- input error: ``TargetImageType=Selfie`` -> ``InvalidParam.ImageTypeInvalid`` (400);
+- XML error: the same with ``Format=XML``, where the client lets a caller ask for it. What the caller
+  gets then depends on the client, exactly as against Alibaba's gateway: the Tea SDKs read the XML
+  error (content type ``text/xml;charset=utf-8``); the core SDK hands the XML body back inside
+  ``SDK.UnknownServerError``; pop-core and ``@alicloud/openapi-client`` read JSON only.
+
+Pinned versions: ``sdk_pins.py`` (Python, one virtualenv per set, ``scripts/install-python-sdks.py``)
+and ``node/package.json`` (``scripts/install-node-sdks.sh``). A set that is not installed skips with
+the reason. ``COMPAREFACES_MATRIX_REPORT=path.md`` writes the matrix as a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conformance import sdk_pins
+from tests.conformance.clients import NodeProcess, node_unavailable
+from tests.conformance.conftest import AK, STS, Credentials
+from tests.conformance.relay import Relay, relay
+from tests.helpers.images import LFW, astronaut_bgr, astronaut_face_crop, b64, encode, lfw_photo
+
+PYDRIVER = Path(__file__).resolve().parent / "pydriver.py"
+FACE = b64(encode(astronaut_face_crop()))
+INPUT_ERROR = ("InvalidParam.ImageTypeInvalid", 400)
+THRESHOLD_KEYS = {"0.0001", "0.001", "0.01"}
+
+# What the XML-error call shows the caller.
+XML_CODE = "the SDK's own error with the code"  # the Tea SDKs
+XML_BODY = "SDK.UnknownServerError carrying the XML body"  # the core SDK, as against the gateway
+XML_JSON_ONLY = "the client reads JSON only"  # pop-core, @alicloud/openapi-client
+XML_NONE = "no way to ask for XML"
+
+
+@dataclass(frozen=True)
+class Combo:
+    name: str
+    runtime: str  # a Python SDK set of sdk_pins, or "node"
+    call: dict[str, Any]  # the fixed part of each driver call
+    signature: str  # as the caller configures it
+    sts: bool = False
+    signature_code: str = "SignatureDoesNotMatch"
+    xml: str = XML_CODE
+    notes: str = ""
+
+
+V3, SM3, V2, V1 = "ACS3-HMAC-SHA256", "ACS3-HMAC-SM3", "RPC v1 HMAC-SHA1 (v2)", "RPC v1 HMAC-SHA1"
+
+
+def tea(name: str, runtime: str, signature: str, **call: Any) -> Combo:
+    algorithm = {V3: None, SM3: SM3, V2: "v2", V1: None}[signature]
+    xml = XML_CODE if signature in (V3, SM3) else XML_NONE if runtime == "tea1" else XML_JSON_ONLY
+    return Combo(name, runtime, {"style": "tea", "algorithm": algorithm, **call}, signature, sts="sts" in name, xml=xml)
+
+
+def call_api(name: str, runtime: str, signature: str, **call: Any) -> Combo:
+    algorithm = {V3: None, SM3: SM3, V2: "v2"}[signature]
+    xml = XML_CODE if signature in (V3, SM3) else XML_JSON_ONLY
+    return Combo(name, runtime, {"style": "callapi", "algorithm": algorithm, **call}, signature, xml=xml)
+
+
+def core(runtime: str, suffix: str, call: dict[str, Any]) -> Combo:
+    # The current core SDK renames a mismatch whose string to sign equals its own (only for its typed
+    # requests: a CommonRequest keeps that string on an inner request the check does not look at).
+    renamed = runtime == "core-new" and call["style"] == "core"
+    return Combo(
+        f"py-{runtime}{suffix}",
+        runtime,
+        call,
+        V1,
+        sts="sts" in suffix,
+        signature_code="InvalidAccessKeySecret" if renamed else "SignatureDoesNotMatch",
+    )
+
+
+def node(name: str, signature: str, **call: Any) -> Combo:
+    algorithm = {V3: None, SM3: SM3, V2: "v2", V1: None}[signature]
+    xml = XML_JSON_ONLY if call["client"].startswith("popcore") or signature == V2 else XML_CODE
+    if algorithm:
+        call["signatureAlgorithm"] = algorithm
+    return Combo(name, "node", call, signature, sts="sts" in name, xml=xml)
+
+
+COMBOS = [
+    # Python Tea, newest major (darabonba tea-openapi)
+    tea("py-tea3", "tea3", V3),
+    tea("py-tea3-sm3", "tea3", SM3),
+    tea("py-tea3-v2", "tea3", V2),
+    tea("py-tea3-sts", "tea3", V3),
+    tea("py-tea3-provider-ak", "tea3", V3, credentials="provider-ak"),
+    tea("py-tea3-provider-sts", "tea3", V3, credentials="provider-sts"),
+    tea("py-tea3-env-ak", "tea3", V3, credentials="env"),
+    tea("py-tea3-env-sts", "tea3", V3, credentials="env"),
+    call_api("py-tea3-call_api-body", "tea3", V3),
+    call_api("py-tea3-call_api-query", "tea3", V3, placement="query"),
+    call_api("py-tea3-call_api-query-v2", "tea3", V2, placement="query"),
+    call_api("py-tea3-call_api-body-sm3", "tea3", SM3),
+    # Python Tea, an older major (Tea-based tea-openapi 0.3)
+    tea("py-tea2", "tea2", V3),
+    tea("py-tea2-v2", "tea2", V2),
+    tea("py-tea2-sts", "tea2", V3),
+    call_api("py-tea2-call_api-query", "tea2", V3, placement="query"),
+    call_api("py-tea2-call_api-body-v2", "tea2", V2),
+    # Python Tea 1.x (tea-rpc)
+    tea("py-tea1", "tea1", V1),
+    tea("py-tea1-sts", "tea1", V1),
+    # Python core SDK: typed request and CommonRequest (body or URL parameters); it reads XML errors
+    *(
+        core(runtime, suffix, call)
+        for runtime in ("core-new", "core-old")
+        for suffix, call in (
+            ("", {"style": "core"}),
+            ("-sts", {"style": "core"}),
+            ("-CommonRequest-body", {"style": "common"}),
+            ("-CommonRequest-query", {"style": "common", "placement": "query"}),
+        )
+    ),
+    # Node (pop-core 1.5 has no STS support: it never sends a SecurityToken)
+    node("node-tea", V3, client="tea"),
+    node("node-tea-sm3", SM3, client="tea"),
+    node("node-tea-v2", V2, client="tea"),
+    node("node-tea-sts", V3, client="tea"),
+    node("node-openapi-client-body", V3, client="openapi-client"),
+    node("node-openapi-client-query", V3, client="openapi-client", placement="query"),
+    node("node-openapi-client-query-v2", V2, client="openapi-client", placement="query"),
+    node("node-pop-core-1.8", V1, client="popcore"),
+    node("node-pop-core-1.8-sts", V1, client="popcore"),
+    node("node-pop-core-1.5-url", V1, client="popcore-1.5"),
+]
+
+
+def photo_pair() -> tuple[str, str, float]:
+    if LFW.is_dir():
+        return b64(lfw_photo("Tony_Blair", 1)), b64(lfw_photo("Tony_Blair", 2)), 80.0
+    return b64(encode(astronaut_bgr())), FACE, 90.0
+
+
+def params(target_type: str = "FacePic", source: str = FACE, target: str = FACE) -> dict[str, str]:
+    return {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": source,
+        "TargetImageType": target_type,
+        "TargetImageValue": target,
+    }
+
+
+@dataclass
+class Row:
+    combo: Combo
+    versions: str = ""
+    results: dict[str, str] = field(default_factory=dict)
+
+
+REPORT: dict[str, Row] = {}
+
+
+@pytest.fixture(scope="module")
+def relayed_endpoint(signed_server: str) -> Iterator[Relay]:
+    with relay(signed_server) as path:
+        yield path
+
+
+Drivers = Callable[[str, Credentials | None], NodeProcess]
+
+
+@pytest.fixture(scope="module")
+def drivers() -> Iterator[Drivers]:
+    """``drivers(runtime, env_credentials)``: the long-lived driver process of a Python SDK set or of
+    Node (skips if absent); with credentials, one started with them in ALIBABA_CLOUD_* variables
+    (the credentials library reads them when it is imported)."""
+    started: dict[tuple[str, Credentials | None], NodeProcess] = {}
+
+    def get(runtime: str, env_credentials: Credentials | None = None) -> NodeProcess:
+        key = (runtime, env_credentials)
+        if key not in started:
+            env = {}
+            if env_credentials is not None:
+                env = {
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID": env_credentials.key_id,
+                    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": env_credentials.secret,
+                    "ALIBABA_CLOUD_SECURITY_TOKEN": env_credentials.token,
+                }
+            if runtime == "node":
+                reason = node_unavailable()
+                if reason:
+                    pytest.skip(reason)
+                started[key] = NodeProcess(env=env)
+            else:
+                if not sdk_pins.installed(runtime):
+                    pytest.skip(f"Python SDK set {runtime} not installed: run scripts/install-python-sdks.py")
+                started[key] = NodeProcess(argv=[str(sdk_pins.venv_python(runtime)), str(PYDRIVER)], env=env)
+        return started[key]
+
+    yield get
+    for process in started.values():
+        process.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def matrix_report() -> Iterator[None]:
+    yield
+    target = os.environ.get("COMPAREFACES_MATRIX_REPORT")
+    if target and REPORT:
+        lines = [
+            "| client | versions | signature | success | signature error | input error | XML error | over 8 MB |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in REPORT.values():
+            cells = [row.results.get(check, "-") for check in ("success", "signature", "input", "xml", "over")]
+            lines.append(
+                f"| {row.combo.name} | {row.versions} | {row.combo.signature}"
+                f"{' + STS' if row.combo.sts else ''} | " + " | ".join(cells) + " |"
+            )
+        Path(target).write_text("\n".join(lines) + "\n")
+
+
+def run(
+    drivers: Drivers, combo: Combo, endpoint: str, creds: Credentials, call_params: dict[str, str], **extra: Any
+) -> dict[str, Any]:
+    driver = drivers(combo.runtime, creds if combo.call.get("credentials") == "env" else None)
+    call = {
+        **combo.call,
+        "endpoint": endpoint,
+        "keyId": creds.key_id,
+        "secret": creds.secret,
+        "token": creds.token or None,
+        "params": call_params,
+        **extra,
+    }
+    answer = driver.call(call)
+    assert answer.get("code") != "DriverError", answer.get("message")
+    return answer
+
+
+def versions_of(driver: NodeProcess, combo: Combo) -> str:
+    found = driver.call({"style": "versions", "client": "versions"})["versions"]
+    keep = [n for n in found if n != "alibabacloud-credentials" or "provider" in combo.name or "env" in combo.name]
+    if combo.runtime == "node":
+        wanted = {
+            "tea": ["@alicloud/cloudauth20190307", "@alicloud/openapi-core"],
+            "openapi-client": ["@alicloud/openapi-client"],
+            "popcore": ["@alicloud/pop-core"],
+            "popcore-1.5": ["pop-core-1.5"],
+        }[combo.call["client"]]
+        keep = [n for n in wanted if n in found]
+    return ", ".join(f"{n.removeprefix('@alicloud/')} {found[n]}" for n in keep)
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=[c.name for c in COMBOS])
+def test_matrix(combo: Combo, drivers: Drivers, relayed_endpoint: Relay) -> None:
+    driver = drivers(combo.runtime, None)
+    endpoint = relayed_endpoint.endpoint
+    creds = STS if combo.sts else AK
+    row = REPORT.setdefault(combo.name, Row(combo, versions_of(driver, combo)))
+    failures = []
+
+    source, target, at_least = photo_pair()
+    ok = run(drivers, combo, endpoint, creds, params(source=source, target=target))
+    if (
+        ok["ok"]
+        and ok["code"] == "1"
+        and at_least <= ok["score"] <= 100
+        and set(json.loads(ok["thresholds"])) == THRESHOLD_KEYS
+        and len(ok["requestId"]) == 36
+    ):
+        row.results["success"] = f"ok ({ok['model']}, score {ok['score']:.1f})"
+    else:
+        row.results["success"] = "FAILED"
+        failures.append(f"success: {ok}")
+
+    wrong = run(drivers, combo, endpoint, creds.with_secret(creds.secret[::-1]), params())
+    if not wrong["ok"] and (wrong["code"], wrong["status"]) == (combo.signature_code, 400):
+        row.results["signature"] = f"{wrong['errorType']} {wrong['code']}"
+    else:
+        row.results["signature"] = "FAILED"
+        failures.append(f"signature: {wrong}")
+
+    bad = run(drivers, combo, endpoint, creds, params(target_type="Selfie"))
+    if not bad["ok"] and (bad["code"], bad["status"]) == INPUT_ERROR and bad["requestId"]:
+        row.results["input"] = f"{bad['errorType']} {bad['code']}"
+    else:
+        row.results["input"] = "FAILED"
+        failures.append(f"input: {bad}")
+
+    if combo.xml == XML_NONE:
+        row.results["xml"] = "n/a (no way to ask for XML)"
+    else:
+        xml = run(drivers, combo, endpoint, creds, params(target_type="Selfie"), format="XML")
+        if combo.xml == XML_CODE:
+            good = not xml["ok"] and (xml["code"], xml["status"]) == INPUT_ERROR and xml["requestId"]
+            shown = f"{xml['errorType']} {xml['code']}"
+        elif combo.xml == XML_BODY:
+            good = (
+                not xml["ok"]
+                and xml["code"] == "SDK.UnknownServerError"
+                and xml["status"] == 400
+                and f"<Code>{INPUT_ERROR[0]}</Code>" in xml["message"]
+            )
+            shown = f"{xml['errorType']} {xml['code']} (XML body in the message)"
+        else:
+            good = not xml["ok"] and not xml["code"]
+            shown = f"{xml['errorType']} (reads JSON only)"
+        row.results["xml"] = shown if good else "FAILED"
+        if not good:
+            failures.append(f"xml: {xml}")
+
+    assert not failures, f"{combo.name}:\n" + "\n".join(failures)
+
+
+# One combination per client family, body and URL placements: a request over 8 MB gets the contract's
+# error, not a connection reset (a body is read and discarded past the limit; a head past the limit
+# is answered before a half-close).
+OVER_LIMIT = [
+    "py-tea3",
+    "py-tea3-v2",
+    "py-tea3-call_api-query",
+    "py-tea2",
+    "py-tea1",
+    "py-core-new",
+    "py-core-old-CommonRequest-query",
+    "node-tea",
+    "node-openapi-client-body",
+    "node-pop-core-1.8",
+    "node-pop-core-1.5-url",
+]
+
+
+@pytest.mark.parametrize("name", OVER_LIMIT)
+def test_request_over_8_mb(name: str, drivers: Drivers, relayed_endpoint: Relay) -> None:
+    combo = next(c for c in COMBOS if c.name == name)
+    creds = STS if combo.sts else AK
+    too_big = "base64://" + "A" * (8 * 1024 * 1024 + 512 * 1024)
+    answer = run(drivers, combo, relayed_endpoint.endpoint, creds, params(source=too_big))
+    row = REPORT.setdefault(combo.name, Row(combo, versions_of(drivers(combo.runtime, None), combo)))
+    good = not answer["ok"] and (answer["code"], answer["status"]) == ("InvalidParam.ImageValuePatternError", 400)
+    row.results["over"] = f"{answer['errorType']} {answer['code']}" if good else "FAILED"
+    assert good, answer
