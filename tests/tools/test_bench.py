@@ -74,7 +74,8 @@ def test_short_run_against_a_real_server_reports_every_section(tmp_path: Path) -
 
     stages = report["stages"]
     assert set(stages["ms_per_comparison"]) == {*STAGES, "total"}
-    assert all(number(v) and v >= 0 for v in stages["ms_per_comparison"].values())
+    assert all(number(v) and v > 0 for v in stages["ms_per_comparison"].values())  # the engine's timer reported
+    assert stages["ms_per_comparison"]["total"] <= stages["pipeline_ms_per_comparison"] + 0.01  # parts of one call
     assert stages["comparisons"] >= 1 and number(stages["pipeline_ms_per_comparison"])
 
     if peer:
