@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -120,37 +121,19 @@ def replicas(count: int, env: dict[str, str]) -> Iterator[list[Replica]]:
             replica.close()
 
 
-HAPROXY_CONFIG = """\
-global
-    maxconn 2000
-    stats socket {workdir}/admin.sock mode 600 level admin
-    log stdout format raw local0 info
+HAPROXY_EXAMPLE = REPO / "deploy" / "haproxy" / "haproxy.cfg"
 
-defaults
-    mode http
-    log global
-    option httplog
-    option http-server-close
-    timeout connect 1s
-    timeout client 60s
-    timeout server 60s
-    # A replica that refuses the connection (stopped, or draining after SIGTERM) is retried on
-    # another one. Nothing else is retried: a request a replica accepted is never sent twice.
-    retries 3
-    option redispatch 1
-    retry-on conn-failure
 
-frontend api
-    bind 127.0.0.1:{port}
-    default_backend replicas
-
-backend replicas
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter 300ms fastinter 200ms downinter 300ms fall 2 rise 2
-{servers}
-"""
+def haproxy_config(workdir: Path, port: int, backends: Sequence[Replica]) -> str:
+    """The shipped example with this test's ports and replicas, and an admin socket."""
+    text = HAPROXY_EXAMPLE.read_text()
+    admin = f"    stats socket {workdir}/admin.sock mode 600 level admin\n"
+    text = text.replace("    maxconn 4000\n", "    maxconn 4000\n" + admin)
+    text = re.sub(r"bind 127\.0\.0\.1:\d+", f"bind 127.0.0.1:{port}", text)
+    text = re.sub(r"(?m)^    server .*\n", "", text)
+    servers = "".join(f"    server {r.name} 127.0.0.1:{r.port} check\n" for r in backends)
+    assert "stats socket" in text and f":{port}" in text
+    return text + servers
 
 
 @dataclass
@@ -189,9 +172,8 @@ class Balancer:
 def haproxy(workdir: Path, backends: Sequence[Replica]) -> Iterator[Balancer]:
     binary = require("haproxy", "haproxy")
     port = free_port()
-    servers = "\n".join(f"    server {r.name} 127.0.0.1:{r.port} check" for r in backends)
     config = workdir / "haproxy.cfg"
-    config.write_text(HAPROXY_CONFIG.format(workdir=workdir, port=port, servers=servers))
+    config.write_text(haproxy_config(workdir, port, backends))
     check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     log_path = workdir / "haproxy.log"

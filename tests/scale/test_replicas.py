@@ -119,6 +119,7 @@ def test_sdks_through_the_balancer_reach_every_replica(cluster: Cluster) -> None
     served = cluster.served_by()[before:]
     assert {entry["server"] for entry in served} == {"r1", "r2", "r3"}, served
     assert all(entry["status"] == "200" for entry in served)
+    assert httpx.get(f"{cluster.balancer.url}/metrics").status_code == 403  # scraped from the replicas only
 
 
 def test_a_request_replayed_to_another_replica_is_refused(cluster: Cluster) -> None:
