@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     object_store: Literal["local", "s3"] = Field(
         "local", description="where oss://bucket:key addresses are read: a local folder or any S3-compatible store"
     )
-    object_store_root: Path = Field(Path("oss"), description="the local store's folder: object KEY of BUCKET is the file ROOT/BUCKET/KEY")
+    object_store_root: Path = Field(
+        Path("oss"), description="the local store's folder: object KEY of BUCKET is the file ROOT/BUCKET/KEY"
+    )
     s3_endpoint_url: str = Field("", description="the S3-compatible store's endpoint (empty: AWS's)")
     s3_region: str = Field("us-east-1", description="the S3 store's region")
     s3_access_key_id: str = Field("", description="the S3 store's access key id (empty: boto3's credential chain)")
