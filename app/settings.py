@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every field is read from ``COMPAREFACES_<NAME>``; see ``.env.example``."""
+    """Every field is read from ``COMPAREFACES_<NAME>``. Give each a ``description``: ``make docs`` writes
+    ``.env.example`` and ``docs/configuration.md`` from these fields (a ``# Title`` comment starts a section)."""
 
     model_config = SettingsConfigDict(env_prefix="COMPAREFACES_", env_file=None, env_ignore_empty=True, extra="ignore")
 
