@@ -40,8 +40,8 @@ PYTHON_SDKS: dict[str, list[str]] = {
 
 
 def sdk_root() -> Path:
-    """Where the virtualenvs live: ``COMPAREFACES_SDK_DIR``, else the user's cache (kept across clones)."""
-    configured = os.environ.get("COMPAREFACES_SDK_DIR")
+    """Where the virtualenvs live: ``CONFORMANCE_SDK_DIR``, else the user's cache (kept across clones)."""
+    configured = os.environ.get("CONFORMANCE_SDK_DIR")
     if configured:
         return Path(configured)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

@@ -15,7 +15,7 @@ Every combination makes four calls and checks what its caller sees:
 
 Pinned versions: ``sdk_pins.py`` (Python, one virtualenv per set, ``scripts/install-python-sdks.py``)
 and ``node/package.json`` (``scripts/install-node-sdks.sh``). A set that is not installed skips with
-the reason. ``COMPAREFACES_MATRIX_REPORT=path.md`` writes the matrix as a table.
+the reason. ``CONFORMANCE_MATRIX_REPORT=path.md`` writes the matrix as a table.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def drivers() -> Iterator[Drivers]:
 @pytest.fixture(scope="module", autouse=True)
 def matrix_report() -> Iterator[None]:
     yield
-    target = os.environ.get("COMPAREFACES_MATRIX_REPORT")
+    target = os.environ.get("CONFORMANCE_MATRIX_REPORT")
     if target and REPORT:
         lines = [
             "| client | versions | signature | success | signature error | input error | XML error | over 8 MB |",
