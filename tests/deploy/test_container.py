@@ -132,6 +132,9 @@ def test_compose_cpu_service(image: str, keys_dir: Path, tmp_path: Path) -> None
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
 
+    gpu = subprocess.run([compose, "--profile", "gpu", "-f", str(REPO / "docker-compose.yml"), "config"],
+                         capture_output=True, text=True, env=env, timeout=60, cwd=REPO)
+    assert gpu.returncode == 0 and "EXTRAS=gpu" in gpu.stdout, gpu.stderr  # the GPU service parses (not built here)
     up = run("up", "-d", "--no-build", "comparefaces")
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]

@@ -218,7 +218,9 @@ def test_redis_unreachable_fails_signed_requests_closed_then_recovers(cluster: C
     assert all(answers_ready(r) for r in cluster.replicas)  # alive and ready: only signed traffic stops
 
     cluster.redis.start()  # same port, same append-only file
+    back = time.monotonic()
     wait_until(lambda: sdk.call(AK, pair()).ok, 15, "requests to succeed again after Redis returned", 0.2)
+    recovered_s = time.monotonic() - back
     assert all(sdk.call(AK, pair()).ok for _ in range(6))
     replayed = sdk.call(AK, pair(), nonce=nonce, timestamp=timestamp)
     assert replayed.code == "SignatureNonceUsed", "Redis's append-only file kept the nonce across its restart"
@@ -231,6 +233,8 @@ def test_redis_unreachable_fails_signed_requests_closed_then_recovers(cluster: C
     finally:
         cluster.redis.resume()
     assert (hung.status, hung.code) == (503, "ServiceUnavailable") and waited < 10, (hung, waited)
+    print(f"redis: stopped -> 503 ServiceUnavailable x3; first success {recovered_s:.2f} s after it returned; "
+          f"paused -> 503 after {waited:.2f} s")
     wait_until(lambda: sdk.call(AK, pair()).ok, 15, "recovery after the pause", 0.2)
     errors = sum(
         float(line.split()[-1])
