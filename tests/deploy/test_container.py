@@ -49,8 +49,9 @@ def image() -> str:
     if podman("image", "exists", BASE, check=False).returncode != 0:
         pytest.skip(f"no base image {BASE}: run scripts/container-base.sh (debootstrap) first")
     started = time.monotonic()
-    built = subprocess.run([str(REPO / "scripts" / "container-build.sh"), TAG], capture_output=True, text=True,
-                           env=ENV, timeout=900)
+    built = subprocess.run(
+        [str(REPO / "scripts" / "container-build.sh"), TAG], capture_output=True, text=True, env=ENV, timeout=900
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     inspect = json.loads(podman("image", "inspect", TAG).stdout)[0]
     print(f"image {TAG}: built in {time.monotonic() - started:.0f} s, {inspect['Size'] / 1e6:.0f} MB")
@@ -69,8 +70,12 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pair() -> dict[str, str]:
     face = b64(face_jpeg())
-    return {"SourceImageType": "FacePic", "SourceImageValue": face, "TargetImageType": "FacePic",
-            "TargetImageValue": face}
+    return {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": face,
+        "TargetImageType": "FacePic",
+        "TargetImageValue": face,
+    }
 
 
 def wait_healthy(container: str, timeout_s: float = 90) -> float:
@@ -87,9 +92,20 @@ def wait_healthy(container: str, timeout_s: float = 90) -> float:
 @pytest.fixture()
 def container(image: str, keys_dir: Path) -> Iterator[tuple[str, int]]:
     name, port = f"comparefaces-test-{os.getpid()}", free_port()
-    podman("run", "-d", "--name", name, "--read-only", "-p", f"127.0.0.1:{port}:8080",
-           "-v", f"{keys_dir}:/etc/comparefaces/keys:ro", "-e", f"COMPAREFACES_ACCESS_KEYS_FILE={KEYS_IN_CONTAINER}",
-           image)
+    podman(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--read-only",
+        "-p",
+        f"127.0.0.1:{port}:8080",
+        "-v",
+        f"{keys_dir}:/etc/comparefaces/keys:ro",
+        "-e",
+        f"COMPAREFACES_ACCESS_KEYS_FILE={KEYS_IN_CONTAINER}",
+        image,
+    )
     try:
         yield name, port
     finally:
@@ -132,14 +148,21 @@ def test_compose_cpu_service(image: str, keys_dir: Path, tmp_path: Path) -> None
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
 
-    gpu = subprocess.run([compose, "--profile", "gpu", "-f", str(REPO / "docker-compose.yml"), "config"],
-                         capture_output=True, text=True, env=env, timeout=60, cwd=REPO)
+    gpu = subprocess.run(
+        [compose, "--profile", "gpu", "-f", str(REPO / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=REPO,
+    )
     assert gpu.returncode == 0 and "EXTRAS=gpu" in gpu.stdout, gpu.stderr  # the GPU service parses (not built here)
     up = run("up", "-d", "--no-build", "comparefaces")
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        name = podman("ps", "--filter", f"label=io.podman.compose.project={project}", "--format", "{{.Names}}"
-                      ).stdout.split()[0]
+        name = podman(
+            "ps", "--filter", f"label=io.podman.compose.project={project}", "--format", "{{.Names}}"
+        ).stdout.split()[0]
         wait_healthy(name)
         assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
         outcome = PythonCore(f"127.0.0.1:{port}").call(AK, pair())

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.stats import percentile  # noqa: F401 (the tests' one percentile, re-exported)
 from tests.conformance.clients import Credentials
 from tests.helpers.server import REPO, free_port, log_file
 
@@ -265,8 +266,21 @@ class RedisProcess:
         binary = require("redis-server", "redis-server")
         pytest.importorskip("redis", reason="the redis Python client is not installed")
         self.process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.workdir)],
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -313,11 +327,6 @@ def call(sdk: object, params: dict[str, str], started: float) -> Result:
     except Exception as error:  # the SDK's own transport errors (connection reset, 502 page...)
         ok, code = False, type(error).__name__
     return Result(sent_at - started, time.monotonic() - sent_at, ok, code)
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
 def parse_haproxy_line(line: str) -> dict[str, str] | None:

@@ -40,8 +40,12 @@ RATE_PER_S = 3.0  # bounded open-loop load: under what two replicas answer on tw
 
 def pair() -> dict[str, str]:
     face = b64(face_jpeg())
-    return {"SourceImageType": "FacePic", "SourceImageValue": face, "TargetImageType": "FacePic",
-            "TargetImageValue": face}
+    return {
+        "SourceImageType": "FacePic",
+        "SourceImageValue": face,
+        "TargetImageType": "FacePic",
+        "TargetImageValue": face,
+    }
 
 
 @dataclass
@@ -104,14 +108,20 @@ def run_load(cluster: Cluster, duration_s: float, during: object = None) -> list
 
 def summary(results: list[Result]) -> str:
     ok = [r.seconds for r in results if r.ok]
-    return (f"{len(results)} sent, {len(ok)} ok, p50 {percentile(ok, 0.5) * 1000:.0f} ms, "
-            f"p95 {percentile(ok, 0.95) * 1000:.0f} ms")
+    return (
+        f"{len(results)} sent, {len(ok)} ok, p50 {percentile(ok, 50) * 1000:.0f} ms, "
+        f"p95 {percentile(ok, 95) * 1000:.0f} ms"
+    )
 
 
 def test_sdks_through_the_balancer_reach_every_replica(cluster: Cluster) -> None:
     before = len(cluster.served_by())
-    for sdk in (PythonTea(cluster.endpoint), PythonTea(cluster.endpoint, algorithm="v2"), PythonCore(cluster.endpoint),
-                PythonCore(cluster.endpoint, xml=True)):
+    for sdk in (
+        PythonTea(cluster.endpoint),
+        PythonTea(cluster.endpoint, algorithm="v2"),
+        PythonCore(cluster.endpoint),
+        PythonCore(cluster.endpoint, xml=True),
+    ):
         for _ in range(3):
             outcome = sdk.call(AK, pair())
             assert outcome.ok, f"{sdk.name}: {outcome}"
@@ -165,21 +175,23 @@ def test_kill_9_of_a_replica_under_load(cluster: Cluster) -> None:
     failed = [r for r in results if not r.ok]
     entries = [e for line in cluster.balancer.log_lines()[log_start:] if (e := parse_haproxy_line(line))]
     hung_up = [e for e in entries if e["server"] == victim.name and e["termination"][0] == "S"]
-    after_down = [e for e in entries[-int(RATE_PER_S * 5):] if e["server"] == victim.name]
+    after_down = [e for e in entries[-int(RATE_PER_S * 5) :] if e["server"] == victim.name]
     in_flight = [r for r in results if r.sent_at < killed_at < r.sent_at + r.seconds]
     before = [r.seconds for r in results if r.ok and r.sent_at + r.seconds < killed_at]
     after = [r.seconds for r in results if r.ok and r.sent_at > down_at + 0.5]
-    report = (f"kill -9 at {killed_at:.1f} s, marked down {down_at - killed_at:.2f} s later; {summary(results)}; "
-              f"failed {len(failed)} {[r.code for r in failed]}; held by r3 when killed (haproxy: server hung up) "
-              f"{len(hung_up)} of {len(in_flight)} in flight; p50 before {percentile(before, 0.5) * 1000:.0f} ms, "
-              f"after {percentile(after, 0.5) * 1000:.0f} ms")
+    report = (
+        f"kill -9 at {killed_at:.1f} s, marked down {down_at - killed_at:.2f} s later; {summary(results)}; "
+        f"failed {len(failed)} {[r.code for r in failed]}; held by r3 when killed (haproxy: server hung up) "
+        f"{len(hung_up)} of {len(in_flight)} in flight; p50 before {percentile(before, 50) * 1000:.0f} ms, "
+        f"after {percentile(after, 50) * 1000:.0f} ms"
+    )
     print(report)
     assert len(failed) == len(hung_up), report
     assert len(failed) <= len(in_flight), report
     assert 1 <= len([r for r in held if not r.ok]) < len(held), report  # r3 held some, the others answered
     assert down_at - killed_at < 2.0, report
     assert after_down == [], report  # the last 5 s of the run went to r1 and r2 only
-    assert percentile(after, 0.5) < 3 * percentile(before, 0.5) + 0.05, report
+    assert percentile(after, 50) < 3 * percentile(before, 50) + 0.05, report
     victim.start()
     wait_until(lambda: cluster.balancer.server_states()[victim.name] == "UP", 15, "r3 back UP")
 
@@ -233,8 +245,10 @@ def test_redis_unreachable_fails_signed_requests_closed_then_recovers(cluster: C
     finally:
         cluster.redis.resume()
     assert (hung.status, hung.code) == (503, "ServiceUnavailable") and waited < 10, (hung, waited)
-    print(f"redis: stopped -> 503 ServiceUnavailable x3; first success {recovered_s:.2f} s after it returned; "
-          f"paused -> 503 after {waited:.2f} s")
+    print(
+        f"redis: stopped -> 503 ServiceUnavailable x3; first success {recovered_s:.2f} s after it returned; "
+        f"paused -> 503 after {waited:.2f} s"
+    )
     wait_until(lambda: sdk.call(AK, pair()).ok, 15, "recovery after the pause", 0.2)
     errors = sum(
         float(line.split()[-1])
