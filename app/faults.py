@@ -43,6 +43,7 @@ from app.engine.calibration import Calibration
 from app.engine.types import Comparison, pair_type
 from app.errors import ApiError
 from app.settings import Settings
+from app.watched_file import file_stamp
 
 log = logging.getLogger("comparefaces.faults")
 
@@ -217,24 +218,17 @@ class FaultInjector:
         self.catalog = error_catalog()
         self._draw = draw
         self._lock = threading.Lock()
-        self._stamp = self._file_stamp()
+        self._stamp = file_stamp(self.path)
         self.rules = load_rules(path, self.catalog)
         self.reload_error: str | None = None
         log.warning("FAULT INJECTION ON: %s", self._summary())
-
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
     def _summary(self) -> str:
         names = "; ".join(f"{rule.name!r} -> {rule.effect()}" for rule in self.rules) or "none"
         return f"{len(self.rules)} rules from {self.path}: {names}"
 
     def current(self) -> list[FaultRule]:
-        stamp = self._file_stamp()
+        stamp = file_stamp(self.path)
         if stamp == self._stamp:
             return self.rules
         with self._lock:

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from app.watched_file import file_stamp
+
 log = logging.getLogger("comparefaces.auth")
 
 BASE62 = string.ascii_letters + string.digits
@@ -118,14 +120,10 @@ def parse_keys_leniently(document: Any) -> tuple[KeySet, list[str]]:
             problems.append(f'"{section}" must be a list')
             entries = []
         sections[section] = entries
+    permanent = _credentials(sections["keys"], sts=False, problems=problems)
     keys: dict[str, Credential] = {}
     duplicated: set[str] = set()
-    for entry in sections["keys"]:
-        try:
-            credential = _credential(entry, sts=False)
-        except KeysFileError as exc:
-            problems.append(str(exc))
-            continue
+    for credential in permanent:
         if credential.access_key_id in keys:
             duplicated.add(credential.access_key_id)
             problems.append(f"duplicate AccessKeyId {credential.access_key_id}")
@@ -133,12 +131,7 @@ def parse_keys_leniently(document: Any) -> tuple[KeySet, list[str]]:
     for key_id in duplicated:
         del keys[key_id]
     sts: dict[str, list[Credential]] = {}
-    for entry in sections["sts"]:
-        try:
-            credential = _credential(entry, sts=True)
-        except KeysFileError as exc:
-            problems.append(str(exc))
-            continue
+    for credential in _credentials(sections["sts"], sts=True, problems=problems):
         sts.setdefault(credential.access_key_id, []).append(credential)
     return KeySet(keys, sts), problems
 
@@ -158,6 +151,17 @@ def check_permissions(path: Path) -> None:
         )
     if mode & stat.S_IRGRP:
         log.warning("access keys file %s is readable by its group (mode %o)", path, stat.S_IMODE(mode))
+
+
+def _credentials(entries: list[Any], *, sts: bool, problems: list[str]) -> list[Credential]:
+    """The entries that are exactly right; what is wrong with the others goes to ``problems``."""
+    credentials = []
+    for entry in entries:
+        try:
+            credentials.append(_credential(entry, sts=sts))
+        except KeysFileError as exc:
+            problems.append(str(exc))
+    return credentials
 
 
 def load_keys(path: Path) -> KeySet:
@@ -184,18 +188,11 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._stamp = self._file_stamp()
+        self._stamp = file_stamp(self.path)
         self._keys = load_keys(path)
         self._reload_requested = False
         self.problem: str | None = None
         log.info("access keys: %s", self._summary())
-
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
     def _summary(self) -> str:
         return f"{len(self._keys.keys)} keys, {sum(len(v) for v in self._keys.sts.values())} STS credentials"
@@ -205,11 +202,11 @@ class KeyStore:
         self._reload_requested = True
 
     def current(self) -> KeySet:
-        stamp = self._file_stamp()
+        stamp = file_stamp(self.path)
         if stamp == self._stamp and not self._reload_requested:
             return self._keys
         with self._lock:
-            stamp = self._file_stamp()
+            stamp = file_stamp(self.path)
             if stamp != self._stamp or self._reload_requested:
                 self._reload_requested = False
                 self._stamp = stamp
