@@ -47,7 +47,7 @@ REID_DIR = Path(str(resources.files("app") / "models" / "reid0095"))
 REID_PREPROCESSING = RecognizerPreprocessing(input_size=128, rgb=False, mean=0.0, std=1.0)
 REID_REGION = CropRegion(left=8.0, right=104.0)  # its template: the ArcFace one, x' = (x - 8) / 96
 # Weights: 1 / std of each model's impostor cosines on lfw-dev (z-normalised mean of the two).
-FUSION_WEIGHTS = {"sface": 0.54, "reid": 0.46}
+FUSION_WEIGHTS = {"sface": 0.52, "reid": 0.48}
 FUSED_MODEL_ID = f"{DEFAULT_MODEL_ID}+reid0095-w{FUSION_WEIGHTS['reid']:.2f}"
 # SFace normalises inside the graph: it takes raw 0..255 RGB (as OpenCV's FaceRecognizerSF feeds it).
 SFACE_PREPROCESSING = RecognizerPreprocessing(input_size=112, rgb=True, mean=0.0, std=1.0)
