@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     )
 
     # Models
-    model: str = Field("default", description="'default' (embedded YuNet+SFace) or a pack folder name")
+    model: str = Field(
+        "default",
+        description="'default' (embedded YuNet+SFace), 'sface-reid' (SFace fused with the vendored "
+        "face-reidentification-retail-0095: more accurate on East-Asian faces, slower) or a pack folder name",
+    )
     models_dir: Path = Field(Path("models"), description="the folder of model packs, one folder per pack")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "comparefaces",
