@@ -25,6 +25,9 @@ from app.engine.packs import (
     DEFAULT_PACK,
     DEFAULT_RECOGNIZER,
     DEFAULT_SHA256,
+    FUSED_MODEL_ID,
+    FUSED_PACK,
+    REID_SHA256,
     ModelPackError,
 )
 from app.settings import Settings
@@ -71,6 +74,13 @@ def describe_default() -> list[str]:
     for name in (DEFAULT_DETECTOR, DEFAULT_RECOGNIZER):
         lines.append(f"  {name}  sha256 {DEFAULT_SHA256[name]}")
     lines.append("  licence: YuNet MIT, SFace Apache-2.0 (OpenCV Zoo)")
+    status = calibration_status(BUNDLED_CALIBRATIONS / f"{FUSED_PACK}.json", FUSED_MODEL_ID)
+    lines.append(
+        f"{FUSED_PACK}  [{status}]  embedded: the default fused with app/models/reid0095, model id {FUSED_MODEL_ID}"
+    )
+    for name, digest in REID_SHA256.items():
+        lines.append(f"  {name}  sha256 {digest}")
+    lines.append("  licence: as the default, plus face-reidentification-retail-0095 Apache-2.0 (Intel Open Model Zoo)")
     return lines
 
 
