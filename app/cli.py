@@ -55,7 +55,9 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.calibrate import calibrate, print_summary
 
     roots = [Path(d) for d in args.dir]
-    print_summary(calibrate(settings, roots, Path(args.out), args.description, exclusions=args.exclude))
+    print_summary(
+        calibrate(settings, roots, Path(args.out), args.description, exclusions=args.exclude, groups=args.groups)
+    )
     return 0
 
 
@@ -135,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("dir", nargs="+", help="one folder per population")
     calibrate.add_argument("--exclude", type=Path, default=None, help="exclusion list (comparefaces audit writes one)")
+    calibrate.add_argument(
+        "--groups", default=None, help="each group a population too: 'prefix' or a CSV of path,group"
+    )
     calibrate.add_argument("--out", required=True)
     calibrate.add_argument("--description", default="")
     calibrate.set_defaults(run=cmd_calibrate)

@@ -15,11 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
 from app.engine.packs import load_models
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores
-from app.tools.rates import far_at, tar_at
+from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores, photo_groups
+from app.tools.rates import far_at, restricted, tar_at
 
 log = logging.getLogger(__name__)
 # A threshold set where fewer impostor pairs than this may pass is too noisy to bind the others.
@@ -72,8 +74,7 @@ def combine(populations: dict[str, PairScores]) -> dict[str, Any]:
     }
 
 
-def population_scores(data: EmbeddedSet, exclusions: Exclusions) -> dict[str, PairScores]:
-    kept, excluded = exclusions.apply(data)
+def population_scores(kept: EmbeddedSet, excluded: np.ndarray) -> dict[str, PairScores]:
     scores = {"FacePic-FacePic": pair_scores(kept.face, kept.face, kept.labels, symmetric=True, excluded=excluded)}
     if len(kept.id_style) == len(kept.face):
         scores["FacePic-IDPic"] = pair_scores(kept.face, kept.id_style, kept.labels, symmetric=False, excluded=excluded)
@@ -85,10 +86,20 @@ def calibration_from_embeddings(
     model: dict[str, Any],
     dataset: dict[str, Any],
     exclusions: Exclusions | None = None,
+    groups: str | None = None,
 ) -> dict[str, Any]:
+    """``groups`` (see ``photo_groups``) adds each group of a population as a population of its own
+    (its impostor pairs: within the group), so the thresholds hold for every group that can measure them."""
     if isinstance(populations, EmbeddedSet):
         populations = {str(dataset.get("path_name", "photos")): populations}
-    scored = {name: population_scores(data, exclusions or Exclusions()) for name, data in populations.items()}
+    scored: dict[str, dict[str, PairScores]] = {}
+    for name, data in populations.items():
+        kept, excluded = (exclusions or Exclusions()).apply(data)
+        scored[name] = population_scores(kept, excluded)
+        masks = photo_groups(kept, groups) if groups else {}
+        if len(masks) > 1:
+            for group, mask in masks.items():
+                scored[f"{name}:{group}"] = population_scores(kept.subset(mask), restricted(excluded, mask))
     kinds = [kind for kind in ("FacePic-FacePic", "FacePic-IDPic") if all(kind in s for s in scored.values())]
     return {
         "format": CALIBRATION_FORMAT,
@@ -124,6 +135,7 @@ def calibrate(
     out: Path,
     description: str = "",
     exclusions: Path | None = None,
+    groups: str | None = None,
 ) -> dict[str, Any]:
     models = load_models(settings)
     populations = {root.name: embed_directory(models, root) for root in roots}
@@ -136,7 +148,9 @@ def calibrate(
         "populations": {name: dataset_entry(name, data, "") for name, data in populations.items()},
     }
     model = {"id": models.model_id, "sha256": models.file_sha256}
-    result = calibration_from_embeddings(populations, model, dataset, excluded)
+    if groups:
+        dataset["groups"] = groups
+    result = calibration_from_embeddings(populations, model, dataset, excluded, groups)
     Calibration.from_dict(result)  # refuse to write what the server would refuse to load
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
