@@ -151,3 +151,30 @@ def test_evaluation_flags_a_key_that_does_not_hold_and_names_the_worst_group(
     out = capsys.readouterr().out
     assert "!shipped FAR   0.001" in out and "cross-validated (3 folds" in out and "worst group" in out
     plot_det(report, tmp_path / "again.png")
+
+
+def test_a_crowded_group_binds_the_thresholds_when_groups_are_populations(tmp_path: Path) -> None:
+    """Pooled, a crowded group's impostor pairs are diluted by easy pairs across groups; as a
+    population of its own it sets the threshold."""
+    loose = synthetic_set(tmp_path, 150, 3, spread=0.6, seed=13, prefix="loose__")
+    crowded = synthetic_set(tmp_path, 150, 3, spread=0.6, seed=14, prefix="crowded__")
+    shift = np.random.default_rng(15).normal(size=32)
+    crowded.face = crowded.face + 0.8 * shift / np.linalg.norm(shift)
+    crowded.face = (crowded.face / np.linalg.norm(crowded.face, axis=1, keepdims=True)).astype(np.float32)
+    crowded.id_style = crowded.face.copy()
+    labels = np.concatenate([loose.labels, crowded.labels + 150])
+    both = EmbeddedSet(
+        loose.people + crowded.people,
+        loose.photos + crowded.photos,
+        labels,
+        np.concatenate([loose.face, crowded.face]),
+        np.concatenate([loose.id_style, crowded.id_style]),
+        0,
+    )
+    pooled = calibration_from_embeddings({"set": both}, {"id": "m"}, {})
+    grouped = calibration_from_embeddings({"set": both}, {"id": "m"}, {}, groups="prefix")
+    entry = grouped["pair_types"]["FacePic-FacePic"]
+    assert set(entry["populations"]) == {"set", "set:loose", "set:crowded"}
+    assert entry["decided_by"]["0.001"] == "set:crowded"
+    assert entry["cosine_at_far"]["0.001"] > pooled["pair_types"]["FacePic-FacePic"]["cosine_at_far"]["0.001"]
+    assert entry["populations"]["set:crowded"]["at_chosen"]["0.001"]["far"]["rate"] <= 0.001
