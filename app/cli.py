@@ -18,19 +18,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.api.http11 import uvicorn_http_options
     from app.engine.packs import ModelPackError, load_engine
     from app.engine.runtime import ProviderUnavailableError
+    from app.exposure import open_mode_refusal, unknown_variables
     from app.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
-    from app.exposure import open_mode_refusal, unknown_variables
-
+    refusal = open_mode_refusal(updated)
+    if refusal:  # before anything else: an open server must never be reachable by accident
+        print(f"comparefaces: {refusal}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
     unknown = unknown_variables(os.environ)
     if unknown:
         logging.getLogger("comparefaces").warning("ignored, no such setting: %s", ", ".join(unknown))
-    refusal = open_mode_refusal(updated)
-    if refusal:
-        print(f"comparefaces: {refusal}", file=sys.stderr)
-        return 2
     from app.faults import FaultsConfigError, check_fault_settings
 
     try:  # before binding the port, so that a pack that cannot serve says why in one line

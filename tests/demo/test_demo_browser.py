@@ -5,6 +5,7 @@ screenshots are saved under ``artifacts/browser/`` (git-ignored)."""
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -231,5 +232,6 @@ def test_fault_injection_is_visible_on_the_page(browser: Any, faulty_demo: str, 
     run_comparison(browser, photos["bush-1.jpg"], photos["bush-2.jpg"])
     assert browser.find_element("id", "score").text == "42.50"  # what the app gets
     note = browser.find_element("id", "engine-note").text
-    assert "The API answered 42.5; the engine measured 97." in note
+    measured = re.search(r"The API answered 42\.5; the engine measured (\d+(?:\.\d+)?)", note)
+    assert measured and float(measured.group(1)) > 80, note  # two photos of one man: the engine's own score
     screenshot(browser, "07-fault-injection")
