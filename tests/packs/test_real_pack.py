@@ -251,9 +251,13 @@ def test_every_shipped_calibration_loads_and_covers_both_pair_types(path: Path) 
     calibration = Calibration.load(path)
     assert set(calibration.cosine_at_far) == {"FacePic-FacePic", "FacePic-IDPic"}
     data = calibration.raw
-    assert data["dataset"]["people"] == 2954 and data["model"]["sha256"]
+    assert data["dataset"]["populations"]["lfw-dev"]["people"] == 2954 and data["model"]["sha256"]
+    assert data["dataset"]["populations"]["asian-dev"]["people"] == 394
     for entry in data["pair_types"].values():
         assert entry["impostor_pairs"] > 20_000_000 and entry["genuine_pairs"] > 150_000
+        for far, cosine in entry["cosine_at_far"].items():  # the strictest of those that can measure the key
+            binding = [own for own in entry["populations"].values() if own["impostor_pairs"] * float(far) >= 10]
+            assert binding and all(own["cosine_at_far"][far] <= cosine for own in binding)
     others = [p for p in BUNDLED_CALIBRATIONS.glob("*.json") if p != path]
     assert calibration.model_id not in {Calibration.load(p).model_id for p in others}
 
