@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -65,3 +66,9 @@ def log_access(logger: logging.Logger, **fields: str | int | float) -> None:
     Callers pass only values the server made or checked (ids, codes, numbers), never request data."""
     message = " ".join(f"{name}={value}" for name, value in fields.items())
     logger.info("%s", message, extra={ACCESS_FIELDS: fields})
+
+
+def log_unexpected(logger: logging.Logger, what: str, request_id: str, error: BaseException) -> None:
+    """An unexpected failure: its type and stack frames, never its message (messages may quote request data)."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    logger.error("%s %s failed: %s\n%s", what, request_id, type(error).__name__, frames)

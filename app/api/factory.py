@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,7 @@ from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
-from app.logs import log_access
+from app.logs import log_access, log_unexpected
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import NO_PAIR_TYPE, SUCCESS_CODE, CountedAuthenticator, Metrics
 from app.oss.service import DESCRIBE_OSS_UPLOAD_TOKEN, OssUploads, create_uploads
@@ -250,9 +249,7 @@ async def handle_rpc(request: Request, services: Services) -> Response:
         code = error.code
         response = error_response(error, request_id=request_id, xml=xml)
     except Exception as error:
-        # The traceback without the exception's message: messages may quote request data.
-        frames = "".join(traceback.format_tb(error.__traceback__))
-        log.error("request %s failed: %s\n%s", request_id, type(error).__name__, frames)
+        log_unexpected(log, "request", request_id, error)
         code = InternalError.code
         response = error_response(InternalError(), request_id=request_id, xml=xml)
     seconds = time.perf_counter() - started

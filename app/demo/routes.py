@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -29,6 +28,7 @@ from app.api.responses import error_response
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
 from app.errors import ActionNotFound, ApiError, InternalError, ServiceUnavailable
+from app.logs import log_unexpected
 
 if TYPE_CHECKING:
     from app.api.factory import Services
@@ -108,9 +108,8 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
             )
         except ApiError as error:
             response = error_response(error, request_id=request_id, xml=False)
-        except Exception as error:  # the traceback without the message: messages may quote request data
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            log.error("demo analysis %s failed: %s\n%s", request_id, type(error).__name__, frames)
+        except Exception as error:
+            log_unexpected(log, "demo analysis", request_id, error)
             response = error_response(InternalError(), request_id=request_id, xml=False)
         log.info(
             "demo analysis request_id=%s status=%d latency_ms=%.1f",

@@ -17,7 +17,6 @@ import ipaddress
 import logging
 import secrets
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 
@@ -26,6 +25,7 @@ from starlette.responses import Response
 
 from app.images.addresses import BUCKET_NAME
 from app.images.object_store import ObjectStore
+from app.logs import log_unexpected
 from app.oss.errors import (
     AccessDenied,
     EntityTooLarge,
@@ -179,9 +179,7 @@ class OssUploads:
             if isinstance(error, (EntityTooLarge, RequestTimeout, ServiceUnavailable)):
                 response.headers["connection"] = "close"  # the rest of the body is not wanted
         except Exception as error:
-            # The stack frames without the exception's message: messages may quote request data.
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            log.error("upload %s failed: %s\n%s", request_id, type(error).__name__, frames)
+            log_unexpected(log, "upload", request_id, error)
             response = error_response(OssError(), request_id=request_id, host_id=host)
         access_log.info(
             "request_id=%s key_id=%s action=PutObject status=%d latency_ms=%.1f",
