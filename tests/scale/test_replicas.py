@@ -197,16 +197,20 @@ def test_kill_9_of_a_replica_under_load(cluster: Cluster) -> None:
 
 
 def test_rolling_restart_with_sigterm_loses_nothing(cluster: Cluster) -> None:
-    """Each replica in turn: SIGTERM (it stops accepting, finishes what it holds, exits), start it
-    again, wait until HAProxy has it UP. New connections it refuses meanwhile are retried by the
-    balancer on another replica; the load sees no failure."""
+    """Each replica in turn, as an operator (or a Kubernetes pre-stop hook) does it: drain it in the
+    balancer, SIGTERM it (it stops accepting, finishes what it holds, exits), start it again, make it
+    ready, wait until HAProxy has it UP. Without the drain, a connection the kernel had accepted for the
+    replica just before it closed its listener can still fail (1 in 135 requests, once in several runs)."""
     exits: list[int] = []
 
     def roll() -> None:
         time.sleep(2)
         for replica in cluster.replicas:
+            cluster.balancer.admin(f"set server replicas/{replica.name} state drain")
+            time.sleep(0.5)  # no new request goes to it; what it holds it finishes below
             exits.append(replica.terminate())
             replica.start()
+            cluster.balancer.admin(f"set server replicas/{replica.name} state ready")
             wait_until(lambda r=replica: cluster.balancer.server_states()[r.name] == "UP", 15, f"{replica.name} UP")
         time.sleep(1)
 
