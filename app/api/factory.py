@@ -216,10 +216,11 @@ async def receive_rpc(request: Request, services: Services) -> RpcRequest:
     """Check what the head shows, receive the body in the share the head earns, parse it all.
     The caller holds an open-request slot and authenticates what this returns."""
     settings = services.settings
-    verified = await services.authenticator.precheck(await parse_rpc(request, b""))
+    head = await parse_rpc(request, b"")
+    verified = await services.authenticator.precheck(head)
     async with services.body_shares.receiving(verified):
         body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
-    return await parse_rpc(request, body)
+    return await parse_rpc(request, body) if body else head  # images in the query: parsed once
 
 
 async def parse_rpc(request: Request, body: bytes) -> RpcRequest:
