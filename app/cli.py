@@ -16,6 +16,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.api.factory import create_app
     from app.api.http11 import uvicorn_http_options
+    from app.comparison import ComparisonService
     from app.engine.packs import ModelPackError, load_engine
     from app.engine.runtime import ProviderUnavailableError
     from app.exposure import open_mode_refusal, unknown_variables
@@ -39,7 +40,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"comparefaces: {error}", file=sys.stderr)
         return 2
     uvicorn.run(
-        create_app(updated, engine_factory=lambda _: engine),
+        create_app(updated, comparisons_factory=lambda _, metrics: ComparisonService.start(engine, updated, metrics)),
         host=updated.host,
         port=updated.port,
         access_log=False,  # our own access log records no query strings (they may carry images)

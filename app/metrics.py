@@ -114,6 +114,9 @@ class Metrics:
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage).observe(seconds)
 
+    def queued_changed(self, delta: int) -> None:
+        self.queued.inc(delta)
+
     def observe_request(self, action: str, code: str, pair_type: str, seconds: float) -> None:
         action = action_label(action)
         self.requests.labels(action, code, pair_type).inc()

@@ -1,4 +1,4 @@
-"""The application factory. The lifespan owns the engine, the inference pool and the loaders."""
+"""The application factory. The lifespan owns the comparison service (engine and its threads) and the loaders."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,15 +15,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.access import Authenticator, OpenAccess
-from app.api.compare import compare_faces, requested_pair_type
+from app.api.compare import compare_faces
 from app.api.intake import BodyReceiver, BodyShares, KeyShares, admitted, throttled
 from app.api.openapi import COMPARE_FACES_OPERATION
 from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
+from app.comparison import Comparisons, ComparisonService
 from app.demo.routes import install_demo
-from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
-from app.engine.runtime import usable_cores
 from app.errors import (
     ActionNotFound,
     ApiError,
@@ -38,9 +36,10 @@ from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
 from app.logs import log_access, log_unexpected
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from app.metrics import NO_PAIR_TYPE, SUCCESS_CODE, CountedAuthenticator, Metrics
+from app.metrics import SUCCESS_CODE, CountedAuthenticator, Metrics
 from app.oss.service import DESCRIBE_OSS_UPLOAD_TOKEN, OssUploads, create_uploads
 from app.settings import Settings
+from app.wire.compare_faces import NO_PAIR_TYPE, requested_pair_type
 
 log = logging.getLogger("comparefaces")
 access_log = logging.getLogger("comparefaces.access")
@@ -53,8 +52,7 @@ LOGGABLE_ACTION = re.compile(r"[A-Za-z]{1,64}")  # anything else is logged as "-
 @dataclass
 class Services:
     settings: Settings
-    engine: FaceEngine
-    executor: ThreadPoolExecutor
+    comparisons: Comparisons
     loader: ImageLoader
     authenticator: Authenticator
     admission: asyncio.Semaphore
@@ -79,31 +77,34 @@ def create_authenticator(settings: Settings) -> Authenticator:
     return create_signature_authenticator(settings)
 
 
+def start_comparisons(settings: Settings, metrics: Metrics) -> Comparisons:
+    return ComparisonService.start(load_engine(settings), settings, metrics)
+
+
 def create_app(
-    settings: Settings | None = None, *, engine_factory: Callable[[Settings], FaceEngine] = load_engine
+    settings: Settings | None = None,
+    *,
+    comparisons_factory: Callable[[Settings, Metrics], Comparisons] = start_comparisons,
 ) -> FastAPI:
+    """The server. ``comparisons_factory`` builds the comparison service in the lifespan (tests
+    pass a fake; ``comparefaces serve`` one around the engine it loaded before binding the port)."""
     settings = settings or Settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faults = create_fault_injector(settings)  # refuses a half-configured one before the models load
-        engine = engine_factory(settings)
-        engine.warm_up()
-        engine.stage_timer = metrics.observe_stage
-        metrics.describe_engine(engine.model_id, engine.calibration, settings.execution_provider)
-        workers = settings.inference_workers or usable_cores()
-        metrics.inference_workers.set(workers)
+        comparisons = comparisons_factory(settings, metrics)
+        metrics.describe_engine(comparisons.model_id, comparisons.calibration, settings.execution_provider)
+        metrics.inference_workers.set(comparisons.workers)
         metrics.in_flight_limit.set(settings.max_in_flight)
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         store = create_object_store(settings)
         loader = ImageLoader(UrlFetcher(settings), store, settings.max_image_bytes)
         uploads = create_uploads(settings, store)
         authenticator = CountedAuthenticator(create_authenticator(settings), metrics)
         services = Services(
             settings=settings,
-            engine=engine,
-            executor=executor,
+            comparisons=comparisons,
             loader=loader,
             authenticator=authenticator,
             admission=asyncio.Semaphore(settings.max_in_flight),
@@ -122,7 +123,7 @@ def create_app(
         app.state.services = services
         if uploads is not None:
             uploads.start()  # the retention sweep
-        log.info("ready: model %s, %d inference workers", engine.model_id, workers)
+        log.info("ready: model %s, %d inference workers", comparisons.model_id, comparisons.workers)
         try:
             yield
         finally:
@@ -130,8 +131,7 @@ def create_app(
                 await uploads.close()
             await loader.close()
             await services.authenticator.close()
-            executor.shutdown(wait=True)
-            engine.close()
+            comparisons.close()
 
     app = FastAPI(title="comparefaces", version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -142,7 +142,7 @@ def create_app(
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
         services: Services = request.app.state.services
-        body = {"status": "ready", "model": services.engine.model_id, "signatures": "required"}
+        body = {"status": "ready", "model": services.comparisons.model_id, "signatures": "required"}
         if services.authenticator.open_mode:
             body["signatures"] = "NOT CHECKED: no access keys configured (development mode)"
         if services.faults is not None:
@@ -196,17 +196,15 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:
-        injected = await services.faults.inject(rpc, services.engine.calibration)
+        injected = await services.faults.inject(rpc, services.comparisons.calibration)
         if injected is not None:
             return injected
     async with services.key_shares.comparing(key_id):
         with services.metrics.comparison():
             return await compare_faces(
                 rpc.params,
-                services.engine,
+                services.comparisons,
                 services.loader,
-                services.executor,
-                inference_timeout_s=services.settings.inference_timeout_s,
                 metrics=services.metrics,
                 compute_slot=lambda: admitted(services.admission),
             )

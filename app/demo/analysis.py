@@ -11,10 +11,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from app.api.compare import comparison_data
 from app.engine.engine import FaceEngine, ImageInspection
 from app.engine.types import Comparison, DetectedFace, ImageType
 from app.errors import ApiError, NoFaceDetected
+from app.wire.compare_faces import comparison_data
 
 # BGR colours of the annotated PNG (the page uses the same ones in CSS).
 COMPARED_COLOUR = (80, 200, 60)

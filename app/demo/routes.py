@@ -10,7 +10,6 @@ back (the page has them).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -21,14 +20,15 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.compare import image_values, load_both, parse_image_types
 from app.api.intake import admitted, throttled
 from app.api.request import RpcRequest
 from app.api.responses import error_response
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
-from app.errors import ActionNotFound, ApiError, InternalError, ServiceUnavailable
+from app.engine.engine import FaceEngine
+from app.errors import ActionNotFound, ApiError, InternalError
 from app.logs import log_unexpected
+from app.wire.compare_faces import image_values, parse_image_types
 
 if TYPE_CHECKING:
     from app.api.factory import Services
@@ -86,7 +86,7 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
         faults = getattr(services, "faults", None)
         return JSONResponse(
             {
-                "model": services.engine.model_id,
+                "model": services.comparisons.model_id,
                 "signatures": not services.authenticator.open_mode,
                 "max_image_bytes": services.settings.max_image_bytes,
                 "fars": list(REPORTED_FARS),
@@ -122,7 +122,6 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
 
 async def analysis_body(request: Request, services: Services, receive: Receiver) -> dict[str, Any]:
     """Check the request as the API does, then analyse both images in the inference pool."""
-    settings = services.settings
     if services.open_requests.locked():
         raise throttled()
     async with services.open_requests:  # received and checked exactly as the API receives and checks
@@ -133,17 +132,10 @@ async def analysis_body(request: Request, services: Services, receive: Receiver)
         source_type, target_type = parse_image_types(rpc.params)
         values = image_values(rpc.params)
         async with services.key_shares.comparing(key_id):
-            source, target = await load_both(services.loader, values)
+            source, target = await services.loader.load_pair(values)
             async with admitted(services.admission):
-                engine = services.engine
 
-                def run() -> dict[str, Any]:
+                def run(engine: FaceEngine) -> dict[str, Any]:
                     return analysis_json(analyze(engine, source, source_type, target, target_type), engine.model_id)
 
-                future = services.executor.submit(run)
-                try:
-                    return await asyncio.wait_for(asyncio.wrap_future(future), settings.inference_timeout_s)
-                except asyncio.TimeoutError as exc:
-                    raise ServiceUnavailable() from exc
-                finally:
-                    future.cancel()
+                return await services.comparisons.run(run)

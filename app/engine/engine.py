@@ -1,14 +1,14 @@
-"""The face engine: detect the largest face, align, embed, compare. Synchronous and thread-safe
-(onnxruntime sessions may be run from several threads at once)."""
+"""The face engine: detect the largest face, align, embed, compare. Synchronous, starts no thread,
+and thread-safe (onnxruntime sessions may be run from several threads at once); who runs it on which
+thread is ``app.comparison``'s business."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -21,6 +21,16 @@ from app.images.decode import decode_image
 StageTimer = Callable[[str, float], None]
 """Told each stage's name ("decode", "detect", "align", "embed") and its seconds, once per call:
 decode per image, detect, align and embed per ``embed_pixels`` call (both images of a pair)."""
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+ImageMapper = Callable[[Callable[[In], Out], Sequence[In]], list[Out]]
+"""How the images of one call are detected: ``map_images(detect, images)``, in order. The default
+detects one after the other; the comparison service lends its detection helper."""
+
+
+def one_after_another(function: Callable[[In], Out], items: Sequence[In]) -> list[Out]:
+    return [function(item) for item in items]
 
 
 def largest_face(faces: Sequence[DetectedFace]) -> DetectedFace:
@@ -57,11 +67,6 @@ class FaceEngine:
         self.model_id = model_id
         self.max_image_pixels = max_image_pixels
         self.jpeg_decode_min_side = jpeg_decode_min_side
-        # Detection runs on one thread; a request's second image is detected on this helper while
-        # its first is detected by the caller, so a lone request uses two cores. Under load the
-        # helper is usually busy and callers detect both images themselves (no queue builds up).
-        self._detection_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection-helper")
-        self._helper_free = threading.Semaphore(1)
         self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
 
     @contextmanager
@@ -79,27 +84,21 @@ class FaceEngine:
         with self._stage("decode"):
             return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
 
-    def _largest(self, pixels: np.ndarray) -> DetectedFace:
+    def largest_face(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
 
-    def detect_largest(self, images: Sequence[np.ndarray]) -> list[DetectedFace]:
-        """The largest face of each image; the last one on the helper thread when it is free."""
-        if len(images) < 2 or not self._helper_free.acquire(blocking=False):
-            return [self._largest(pixels) for pixels in images]
-        try:
-            last = self._detection_helper.submit(self._largest, images[-1])
-            try:
-                found = [self._largest(pixels) for pixels in images[:-1]]
-            finally:
-                last_face = last.result()  # waited for (and its error raised) even if an earlier image failed
-            return [*found, last_face]
-        finally:
-            self._helper_free.release()
+    def detect_largest(
+        self, images: Sequence[np.ndarray], map_images: ImageMapper = one_after_another
+    ) -> list[DetectedFace]:
+        """The largest face of each image."""
+        return map_images(self.largest_face, images)
 
-    def embed_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[Face]:
+    def embed_pixels(
+        self, images: Sequence[tuple[np.ndarray, ImageType]], map_images: ImageMapper = one_after_another
+    ) -> list[Face]:
         """Embed the largest face of each BGR image, all crops in one recognizer call."""
         with self._stage("detect"):
-            found = self.detect_largest([pixels for pixels, _ in images])
+            found = self.detect_largest([pixels for pixels, _ in images], map_images)
         size = self.recognizer.input_size
         with self._stage("align"):
             crops = np.stack(
@@ -139,9 +138,16 @@ class FaceEngine:
         return self.embed_pixels([(self.decode(data), image_type)])[0]
 
     def embed_pair(
-        self, source: bytes, source_type: ImageType, target: bytes, target_type: ImageType
+        self,
+        source: bytes,
+        source_type: ImageType,
+        target: bytes,
+        target_type: ImageType,
+        *,
+        map_images: ImageMapper = one_after_another,
     ) -> tuple[Face, Face]:
-        first, second = self.embed_pixels([(self.decode(source), source_type), (self.decode(target), target_type)])
+        decoded = [(self.decode(source), source_type), (self.decode(target), target_type)]
+        first, second = self.embed_pixels(decoded, map_images)
         return first, second
 
     def compare(self, first: Face, second: Face) -> Comparison:
@@ -155,8 +161,7 @@ class FaceEngine:
         )
 
     def close(self) -> None:
-        """Stop the detection helper and the recognizer's batching thread, if it has one."""
-        self._detection_helper.shutdown(wait=True)
+        """Stop the recognizer's batching thread, if it has one."""
         close = getattr(self.recognizer, "close", None)
         if close is not None:
             close()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from app.errors import ImageValuePatternError
 from app.images.addresses import Address, InlineImage, OssAddress, UrlAddress, parse_address
 from app.images.http_fetch import UrlFetcher
 from app.images.object_store import ObjectStore
+
+OFF_LOOP_CHARS = 64 * 1024  # image values longer than this are parsed (base64-decoded) in a thread
 
 
 class ImageLoader:
@@ -26,6 +30,23 @@ class ImageLoader:
         if len(data) > self.max_image_bytes:
             raise ImageValuePatternError()
         return data
+
+    async def load_pair(self, values: tuple[str, str]) -> tuple[bytes, bytes]:
+        """Both images at once. Both addresses are checked before anything is fetched, and when one
+        load fails the other is cancelled: no fetch outlives its request (and its admission slot)."""
+        if sum(len(value) for value in values) > OFF_LOOP_CHARS:
+            addresses = await asyncio.to_thread(lambda: [parse_address(value) for value in values])
+        else:
+            addresses = [parse_address(value) for value in values]
+        tasks = [asyncio.ensure_future(self.load(address)) for address in addresses]
+        try:
+            source, target = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return source, target
 
     async def close(self) -> None:
         await self.fetcher.close()

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cv2
 
-from app.api.compare import comparison_data, image_values, load_both, parse_image_types
 from app.api.responses import error_response, success_response
 from app.demo.analysis import Analysis, analyze, annotate
 from app.engine.calibration import REPORTED_FARS
@@ -28,6 +27,7 @@ from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
 from app.settings import Settings
+from app.wire.compare_faces import comparison_data, image_values, parse_image_types
 
 log = logging.getLogger("comparefaces.compare")
 
@@ -83,7 +83,7 @@ async def compare_once(params: dict[str, str], engine: FaceEngine, settings: Set
     analysis = None
     try:
         source_type, target_type = parse_image_types(params)
-        source, target = await load_both(loader, image_values(params))
+        source, target = await loader.load_pair(image_values(params))
         if inspect:
             analysis = analyze(engine, source, source_type, target, target_type)
         first, second = engine.embed_pair(source, source_type, target, target_type)

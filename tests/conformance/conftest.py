@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.engine import FaceEngine
+from app.api.factory import start_comparisons
+from app.comparison import Comparisons, ComparisonService, EncodedImage
 from app.engine.packs import load_engine
-from app.engine.types import Face, ImageType
+from app.engine.types import Comparison, ImageType
 from app.errors import CompareFacesError
+from app.metrics import Metrics
 from app.settings import Settings
 from tests.conformance.clients import (
     Credentials,
@@ -58,9 +60,11 @@ def iso(moment: datetime) -> str:
 
 
 @contextmanager
-def serve(settings: Settings, engine_factory: Callable[[Settings], FaceEngine] = load_engine) -> Iterator[str]:
+def serve(
+    settings: Settings, comparisons_factory: Callable[[Settings, Metrics], Comparisons] = start_comparisons
+) -> Iterator[str]:
     """The real server on 127.0.0.1; yields ``127.0.0.1:PORT`` (what SDK configs call the endpoint)."""
-    with run_server(settings, engine_factory=engine_factory) as url:
+    with run_server(settings, comparisons_factory=comparisons_factory) as url:
         yield url.removeprefix("http://")
 
 
@@ -107,25 +111,28 @@ def signed_server(conformance_settings: Settings) -> Iterator[str]:
         yield endpoint
 
 
-def broken_engine(settings: Settings) -> FaceEngine:
-    """The real engine whose comparison step fails, for the 500 rows of the error table (which no
+class FailingComparisons(ComparisonService):
+    """The real service whose comparison step fails, for the 500 rows of the error table (which no
     valid input reaches): an unexpected exception for FacePic-FacePic pairs, the typed
     ``Error.CompareFacesError`` for pairs with an IDPic. Everything before it (HTTP, signatures,
     parameters, image loading) and the error rendering are the real server's."""
-    engine = load_engine(settings)
 
-    def embed_pair(source: bytes, source_type: ImageType, target: bytes, target_type: ImageType) -> tuple[Face, Face]:
-        if ImageType.ID_PIC in (source_type, target_type):
-            raise CompareFacesError()
-        raise RuntimeError("injected failure")
+    async def compare(self, source: EncodedImage, target: EncodedImage) -> Comparison:
+        def fail(_: object) -> Comparison:
+            if ImageType.ID_PIC in (source[1], target[1]):
+                raise CompareFacesError()
+            raise RuntimeError("injected failure")
 
-    engine.embed_pair = embed_pair  # type: ignore[method-assign]
-    return engine
+        return await self.run(fail)
+
+
+def failing_comparisons(settings: Settings, metrics: Metrics) -> Comparisons:
+    return FailingComparisons.start(load_engine(settings), settings, metrics)
 
 
 @pytest.fixture(scope="session")
 def failing_server(conformance_settings: Settings) -> Iterator[str]:
-    with serve(conformance_settings, engine_factory=broken_engine) as endpoint:
+    with serve(conformance_settings, comparisons_factory=failing_comparisons) as endpoint:
         yield endpoint
 
 

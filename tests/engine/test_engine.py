@@ -1,4 +1,5 @@
-"""The engine's two-image path: the helper thread detects one image while the caller detects the other."""
+"""The engine's two-image path with the comparison service's detection helper: the helper thread
+detects one image while the caller detects the other."""
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -6,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from app.comparison import DetectionHelper
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
 from app.errors import NoFaceDetected
@@ -20,29 +22,38 @@ def engine() -> Iterator[FaceEngine]:
     engine.close()
 
 
-def test_pair_detection_equals_one_by_one(engine: FaceEngine) -> None:
+@pytest.fixture
+def helper() -> Iterator[DetectionHelper]:
+    helper = DetectionHelper()
+    yield helper
+    helper.close()
+
+
+def test_pair_detection_equals_one_by_one(engine: FaceEngine, helper: DetectionHelper) -> None:
     images = [astronaut_bgr(), astronaut_face_crop()]
     alone = [engine.detect_largest([image])[0] for image in images]
-    together = engine.detect_largest(images)
+    together = engine.detect_largest(images, helper.map)
     for single, paired in zip(alone, together, strict=True):
         np.testing.assert_allclose(paired.box, single.box)
         np.testing.assert_allclose(paired.landmarks, single.landmarks)
 
 
 @pytest.mark.parametrize("blank_index", [0, 1])
-def test_no_face_in_either_image_raises_and_frees_the_helper(engine: FaceEngine, blank_index: int) -> None:
+def test_no_face_in_either_image_raises_and_frees_the_helper(
+    engine: FaceEngine, helper: DetectionHelper, blank_index: int
+) -> None:
     images = [astronaut_bgr(), astronaut_bgr()]
     images[blank_index] = np.full((200, 200, 3), 128, np.uint8)
     with pytest.raises(NoFaceDetected):
-        engine.detect_largest(images)
-    assert len(engine.detect_largest([astronaut_bgr(), astronaut_face_crop()])) == 2
+        engine.detect_largest(images, helper.map)
+    assert len(engine.detect_largest([astronaut_bgr(), astronaut_face_crop()], helper.map)) == 2
 
 
-def test_concurrent_pairs_all_get_their_faces(engine: FaceEngine) -> None:
+def test_concurrent_pairs_all_get_their_faces(engine: FaceEngine, helper: DetectionHelper) -> None:
     pair = [astronaut_bgr(), astronaut_face_crop()]
     expected = engine.detect_largest(pair)
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: engine.detect_largest(pair), range(16)))
+        results = list(pool.map(lambda _: engine.detect_largest(pair, helper.map), range(16)))
     for found in results:
         for face, reference in zip(found, expected, strict=True):
             np.testing.assert_allclose(face.box, reference.box)

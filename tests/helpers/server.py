@@ -18,10 +18,10 @@ from pathlib import Path
 
 import uvicorn
 
-from app.api.factory import create_app
+from app.api.factory import create_app, start_comparisons
 from app.api.http11 import uvicorn_http_options
-from app.engine.engine import FaceEngine
-from app.engine.packs import load_engine
+from app.comparison import Comparisons
+from app.metrics import Metrics
 from app.settings import Settings
 from bench import server as spawning
 from bench.server import free_port
@@ -35,12 +35,12 @@ def run_server(
     settings: Settings,
     *,
     startup_timeout_s: float = 60.0,
-    engine_factory: Callable[[Settings], FaceEngine] = load_engine,
+    comparisons_factory: Callable[[Settings, Metrics], Comparisons] = start_comparisons,
 ) -> Iterator[str]:
-    """Yield the base URL of a live server built by ``create_app(settings)``."""
+    """Yield the base URL of a live server built by ``create_app(settings, comparisons_factory=...)``."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, engine_factory=engine_factory),
+        create_app(settings, comparisons_factory=comparisons_factory),
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from app.comparison import ComparisonService, EncodedImage
 from app.engine.engine import FaceEngine
 from app.engine.packs import load_engine
+from app.engine.types import Comparison
+from app.metrics import Metrics
 from app.settings import Settings
 from tests.conftest import compare
 from tests.helpers.image_host import ImageHost, image_host
@@ -33,21 +36,28 @@ class Rig:
     release_stall: threading.Event
 
 
-def stalling_engine(release: threading.Event) -> Callable[[Settings], FaceEngine]:
-    """The real engine, except that an image ending with STALL_MARK hangs its inference thread until
-    ``release`` is set (fault injection: a stuck inference cannot be caused on purpose otherwise)."""
+class StallingComparisons(ComparisonService):
+    """The real service, except that a source image ending with STALL_MARK hangs its inference thread
+    until ``release`` is set (fault injection: a stuck inference cannot be caused on purpose otherwise)."""
 
-    def factory(settings: Settings) -> FaceEngine:
-        engine = load_engine(settings)
-        embed_pair = engine.embed_pair
+    release: threading.Event
 
-        def stalling_embed_pair(source: bytes, *args: object) -> object:
-            if source.endswith(STALL_MARK):
-                release.wait(30)
-            return embed_pair(source, *args)  # type: ignore[arg-type]
+    async def compare(self, source: EncodedImage, target: EncodedImage) -> Comparison:
+        if not source[0].endswith(STALL_MARK):
+            return await super().compare(source, target)
 
-        engine.embed_pair = stalling_embed_pair  # type: ignore[method-assign,assignment]
-        return engine
+        def stalled(engine: FaceEngine) -> Comparison:
+            self.release.wait(30)
+            return engine.compare(*engine.embed_pair(*source, *target))
+
+        return await self.run(stalled)
+
+
+def stalling_comparisons(release: threading.Event) -> Callable[[Settings, Metrics], ComparisonService]:
+    def factory(settings: Settings, metrics: Metrics) -> ComparisonService:
+        service = StallingComparisons.start(load_engine(settings), settings, metrics)
+        service.release = release
+        return service
 
     return factory
 
@@ -64,7 +74,10 @@ def rig(server_settings: Settings) -> Iterator[Rig]:
             "inference_timeout_s": 1.5,
         }
     )
-    with image_host(FACE) as (images, host), run_server(settings, engine_factory=stalling_engine(release)) as url:
+    with (
+        image_host(FACE) as (images, host),
+        run_server(settings, comparisons_factory=stalling_comparisons(release)) as url,
+    ):
         yield Rig(url, images, host, release)
         release.set()
 
