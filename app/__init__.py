@@ -9,8 +9,8 @@ Embedding the engine in your own code::
     result = engine.compare(a, b)  # result.score, result.thresholds
 """
 
+from app.engine.build import load_engine
 from app.engine.engine import FaceEngine
-from app.engine.packs import load_engine
 from app.engine.types import Comparison, Face, ImageType
 from app.settings import Settings
 

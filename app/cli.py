@@ -17,7 +17,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.api.factory import create_app
     from app.api.http11 import uvicorn_http_options
     from app.comparison import ComparisonService
-    from app.engine.packs import ModelPackError, load_engine
+    from app.engine.build import load_engine
+    from app.engine.packs import ModelPackError
     from app.engine.runtime import ProviderUnavailableError
     from app.exposure import open_mode_refusal, unknown_variables
     from app.logs import configure_logging

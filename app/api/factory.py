@@ -22,7 +22,7 @@ from app.api.request import RpcRequest, build_rpc_request, format_from_query
 from app.api.responses import error_response, success_response
 from app.comparison import Comparisons, ComparisonService
 from app.demo.routes import install_demo
-from app.engine.packs import load_engine
+from app.engine.build import load_engine
 from app.errors import (
     ActionNotFound,
     ApiError,

@@ -1,4 +1,4 @@
-"""Pure image geometry: detection canvases, landmark alignment, ID-style crops."""
+"""Pure image geometry: detection canvases, box suppression, landmark alignment, ID-style crops."""
 
 from __future__ import annotations
 
@@ -63,6 +63,13 @@ def detection_canvas(image: np.ndarray, target_side: int, pad_ratio: float, mult
     canvas[pad_px : pad_px + new_h, pad_px : pad_px + new_w] = resized
     scale_x, scale_y = new_w / width, new_h / height
     return Canvas(canvas, float((scale_x + scale_y) / 2), (float(pad_px), float(pad_px)), (width, height))
+
+
+def non_max_suppression(scores: np.ndarray, boxes: np.ndarray, iou_threshold: float) -> list[int]:
+    """Indices kept by greedy NMS, best score first."""
+    xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
+    kept = cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, iou_threshold)
+    return [int(i) for i in np.asarray(kept).reshape(-1)]
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:

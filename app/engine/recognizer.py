@@ -1,8 +1,11 @@
-"""ArcFace-style recognizers: aligned square crops in, L2-normalised embeddings out."""
+"""ArcFace-style recognizers and their variants (fixed-batch graphs, fusions): aligned square crops in,
+L2-normalised embeddings out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,6 +45,55 @@ class OnnxRecognizer:
     def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
         output = self._network.run(recognizer_blob(aligned_bgr, self.prep))[0]
         return l2_normalise(output.reshape(len(aligned_bgr), -1))
+
+
+def graph_input_size(network: Network) -> int | None:
+    shape = network.input_shape
+    return shape[2] if len(shape) == 4 else None
+
+
+class FixedBatchRecognizer(OnnxRecognizer):
+    """For graphs exported with a fixed batch size (often 1): crops go in chunks of exactly that
+    size, the last one zero-padded."""
+
+    def __init__(self, network: Network, prep: RecognizerPreprocessing, batch: int) -> None:
+        super().__init__(network, prep)
+        self.batch = batch
+
+    def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
+        one_batch = super().embed
+        chunks = []
+        for start in range(0, len(aligned_bgr), self.batch):
+            chunk = aligned_bgr[start : start + self.batch]
+            padding = np.zeros((self.batch - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
+            chunks.append(one_batch(np.concatenate([chunk, padding]))[: len(chunk)])
+        return np.concatenate(chunks)
+
+
+def graph_normalisation(path: Path) -> dict[str, float]:
+    """insightface's rule for ArcFace graphs: an MXNet export whose first nodes subtract and scale
+    (``Sub``/``_minus`` and ``Mul``/``_mul``) takes raw pixels (mean 0, std 1); other graphs take
+    (x - 127.5) / 127.5 (the defaults, returned as ``{}``)."""
+    import onnx
+
+    names = [node.name for node in onnx.load(str(path), load_external_data=False).graph.node[:8]]
+    subtracts = any(name.startswith(("Sub", "_minus")) for name in names)
+    scales = any(name.startswith(("Mul", "_mul")) for name in names)
+    return {"mean": 0.0, "std": 1.0} if subtracts and scales else {}
+
+
+def recognizer_for(
+    network: Network, manifest_prep: dict[str, Any], graph_prep: dict[str, Any] | None = None
+) -> OnnxRecognizer:
+    """Preprocessing: the manifest's entries win, then what the graph says (input size, and
+    ``graph_prep``), then ArcFace defaults (112, RGB, 127.5/127.5)."""
+    prep = RecognizerPreprocessing(
+        **{"input_size": graph_input_size(network) or 112, **(graph_prep or {}), **manifest_prep}
+    )
+    batch = network.input_shape[0]
+    if batch is not None:
+        return FixedBatchRecognizer(network, prep, batch)
+    return OnnxRecognizer(network, prep)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.engine.geometry import detection_canvas
+from app.engine.geometry import detection_canvas, non_max_suppression
 from app.engine.runtime import Network
 from app.engine.types import DetectedFace
-from app.engine.yunet import non_max_suppression
 
 FIRST_STRIDE = 8
 

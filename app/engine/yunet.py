@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from app.engine.geometry import detection_canvas
+from app.engine.geometry import detection_canvas, non_max_suppression
 from app.engine.runtime import Network
 from app.engine.types import DetectedFace
 
@@ -39,13 +38,6 @@ def decode_yunet(
     if not all_scores:
         return np.zeros(0, np.float32), np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32)
     return np.concatenate(all_scores), np.concatenate(all_boxes), np.concatenate(all_landmarks)
-
-
-def non_max_suppression(scores: np.ndarray, boxes: np.ndarray, iou_threshold: float) -> list[int]:
-    """Indices kept by greedy NMS, best score first."""
-    xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
-    kept = cv2.dnn.NMSBoxes(xywh, scores.astype(float).tolist(), 0.0, iou_threshold)
-    return [int(i) for i in np.asarray(kept).reshape(-1)]
 
 
 class YuNetDetector:

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.engine.packs import engine_for, load_models
+from app.engine.build import engine_for
+from app.engine.packs import load_models
 from app.settings import Settings
 from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory
 

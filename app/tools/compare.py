@@ -113,7 +113,8 @@ def exit_code(outcome: Outcome, match_far: str | None) -> int:
 
 
 def run_cli(args: argparse.Namespace, settings: Settings) -> int:
-    from app.engine.packs import ModelPackError, load_engine
+    from app.engine.build import load_engine
+    from app.engine.packs import ModelPackError
     from app.engine.runtime import ProviderUnavailableError
 
     try:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.engine.build import engine_for
 from app.engine.calibration import CALIBRATED_FARS, Calibration
-from app.engine.packs import engine_for, load_models
+from app.engine.packs import load_models
 from app.engine.types import ImageType, pair_type
 from app.settings import Settings
 from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores, photo_groups

@@ -9,27 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.engine.calibration import Calibration, CalibrationError
-from app.engine.model_dir import (
-    MANIFEST,
-    calibration_for,
-    file_sha256,
-    pack_model_id,
-    pack_names,
-    pack_sha256,
-    read_pack,
-)
-from app.engine.packs import (
-    BUNDLED_CALIBRATIONS,
+from app.engine.packs import BUNDLED_CALIBRATIONS, DEFAULT_PACK, FUSED_PACK, ModelPackError, pack_names
+from app.engine.packs.common import file_sha256
+from app.engine.packs.embedded import (
     DEFAULT_DETECTOR,
     DEFAULT_MODEL_ID,
-    DEFAULT_PACK,
     DEFAULT_RECOGNIZER,
     DEFAULT_SHA256,
     FUSED_MODEL_ID,
-    FUSED_PACK,
     REID_SHA256,
-    ModelPackError,
 )
+from app.engine.packs.folder import MANIFEST, calibration_for, pack_model_id, pack_sha256, read_pack
 from app.settings import Settings
 
 INSIGHTFACE_LICENCE = (

@@ -14,7 +14,7 @@ import pytest
 
 from app.api.factory import start_comparisons
 from app.comparison import Comparisons, ComparisonService, EncodedImage
-from app.engine.packs import load_engine
+from app.engine.build import load_engine
 from app.engine.types import Comparison, ImageType
 from app.errors import CompareFacesError
 from app.metrics import Metrics

@@ -8,7 +8,7 @@ import pytest
 
 from app.engine.batching import MicroBatchingRecognizer
 from app.engine.onnx_convert import converted_copy
-from app.engine.packs import DEFAULT_RECOGNIZER, SFACE_PREPROCESSING, embedded_model_dir
+from app.engine.packs.embedded import DEFAULT_RECOGNIZER, SFACE_PREPROCESSING, embedded_model_dir
 from app.engine.recognizer import OnnxRecognizer
 from app.engine.runtime import onnxruntime_network
 from app.settings import Settings

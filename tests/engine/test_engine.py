@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from app.comparison import DetectionHelper
+from app.engine.build import load_engine
 from app.engine.engine import FaceEngine
-from app.engine.packs import load_engine
 from app.errors import NoFaceDetected
 from app.settings import Settings
 from tests.helpers.images import astronaut_bgr, astronaut_face_crop

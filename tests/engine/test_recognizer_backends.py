@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app.engine.onnx_convert import converted_copy
-from app.engine.packs import DEFAULT_RECOGNIZER, SFACE_PREPROCESSING, embedded_model_dir
+from app.engine.packs.embedded import DEFAULT_RECOGNIZER, SFACE_PREPROCESSING, embedded_model_dir
 from app.engine.recognizer import OnnxRecognizer
 from app.engine.runtime import OpenVinoNetwork, onnxruntime_network
 from app.settings import Settings

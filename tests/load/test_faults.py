@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app.comparison import ComparisonService, EncodedImage
+from app.engine.build import load_engine
 from app.engine.engine import FaceEngine
-from app.engine.packs import load_engine
 from app.engine.types import Comparison
 from app.metrics import Metrics
 from app.settings import Settings

@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.engine.build import load_engine
 from app.engine.calibration import Calibration
 from app.engine.engine import largest_face
 from app.engine.geometry import align_face
-from app.engine.model_dir import FixedBatchRecognizer, load_pack_models, read_pack
-from app.engine.packs import BUNDLED_CALIBRATIONS, ModelPackError, load_engine
-from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
+from app.engine.packs import BUNDLED_CALIBRATIONS, ModelPackError
+from app.engine.packs.folder import load_pack_models, read_pack
+from app.engine.recognizer import FixedBatchRecognizer, OnnxRecognizer, RecognizerPreprocessing
 from app.engine.runtime import onnxruntime_network
 from app.engine.scrfd import ScrfdDetector
 from app.settings import Settings

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.engine.build import load_engine
 from app.engine.engine import FaceEngine
-from app.engine.packs import load_engine
 from app.settings import Settings
 from app.tools.compare import EXIT_NO_MATCH, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, compare_once, image_value
 from tests.conftest import compare

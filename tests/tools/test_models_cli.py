@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.engine.model_dir import pack_model_id, pack_sha256, read_pack
+from app.engine.packs.folder import pack_model_id, pack_sha256, read_pack
 from app.settings import Settings
 from app.tools.models import download, list_models
 

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from app.engine.build import load_engine
 from app.engine.engine import FaceEngine, largest_face
 from app.engine.geometry import align_face
-from app.engine.packs import FUSED_PACK, REID_DIR, REID_SHA256, load_engine, load_models, sha256_of
+from app.engine.packs import FUSED_PACK, load_models
+from app.engine.packs.common import file_sha256
+from app.engine.packs.embedded import REID_DIR, REID_SHA256
 from app.engine.recognizer import CropRegion, FusedRecognizer, region_crops
 from app.engine.types import ImageType
 from app.settings import Settings
@@ -27,7 +30,7 @@ def test_region_crops_cut_the_template_frame_at_any_scale() -> None:
 
 def test_vendored_model_matches_its_pinned_sha256() -> None:
     for name, digest in REID_SHA256.items():
-        assert sha256_of(REID_DIR / name) == digest
+        assert file_sha256(REID_DIR / name) == digest
     assert (REID_DIR / "LICENSE").read_text().lstrip().startswith("Apache License")
 
 

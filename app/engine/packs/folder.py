@@ -10,18 +10,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from app.engine.packs import (
+from app.engine.packs.common import (
     BUNDLED_CALIBRATIONS,
     DEFAULT_PACK,
     LoadedModels,
     ModelPackError,
     detector_network,
+    file_sha256,
     recognizer_network,
 )
-from app.engine.recognizer import OnnxRecognizer, RecognizerPreprocessing
-from app.engine.runtime import Network
+from app.engine.recognizer import RecognizerPreprocessing, graph_normalisation, recognizer_for
 from app.engine.scrfd import DetectorPreprocessing, ScrfdDetector
 from app.settings import Settings
 
@@ -46,14 +44,6 @@ class PackFiles:
     @property
     def calibration_path(self) -> Path:
         return self.folder / CALIBRATION
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def pack_names(models_dir: Path) -> list[str]:
@@ -183,72 +173,33 @@ def pack_sha256(pack: PackFiles) -> dict[str, str]:
     return {path.name: file_sha256(path) for path in (pack.detector, pack.recognizer)}
 
 
-def graph_input_size(network: Network) -> int | None:
-    shape = network.input_shape
-    return shape[2] if len(shape) == 4 else None
+@dataclass(frozen=True)
+class FolderPack:
+    """Pack ``name``: a folder under ``settings.models_dir``."""
 
+    name: str
 
-class FixedBatchRecognizer(OnnxRecognizer):
-    """For graphs exported with a fixed batch size (often 1): crops go in chunks of exactly that
-    size, the last one zero-padded."""
-
-    def __init__(self, network: Network, prep: RecognizerPreprocessing, batch: int) -> None:
-        super().__init__(network, prep)
-        self.batch = batch
-
-    def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
-        one_batch = super().embed
-        chunks = []
-        for start in range(0, len(aligned_bgr), self.batch):
-            chunk = aligned_bgr[start : start + self.batch]
-            padding = np.zeros((self.batch - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
-            chunks.append(one_batch(np.concatenate([chunk, padding]))[: len(chunk)])
-        return np.concatenate(chunks)
-
-
-def graph_normalisation(path: Path) -> dict[str, float]:
-    """insightface's rule for ArcFace graphs: an MXNet export whose first nodes subtract and scale
-    (``Sub``/``_minus`` and ``Mul``/``_mul``) takes raw pixels (mean 0, std 1); other graphs take
-    (x - 127.5) / 127.5 (the defaults, returned as ``{}``)."""
-    import onnx
-
-    names = [node.name for node in onnx.load(str(path), load_external_data=False).graph.node[:8]]
-    subtracts = any(name.startswith(("Sub", "_minus")) for name in names)
-    scales = any(name.startswith(("Mul", "_mul")) for name in names)
-    return {"mean": 0.0, "std": 1.0} if subtracts and scales else {}
-
-
-def recognizer_for(
-    network: Network, manifest_prep: dict[str, Any], graph_prep: dict[str, Any] | None = None
-) -> OnnxRecognizer:
-    """Preprocessing: the manifest's entries win, then what the graph says (input size, and
-    ``graph_prep``), then ArcFace defaults (112, RGB, 127.5/127.5)."""
-    prep = RecognizerPreprocessing(
-        **{"input_size": graph_input_size(network) or 112, **(graph_prep or {}), **manifest_prep}
-    )
-    batch = network.input_shape[0]
-    if batch is not None:
-        return FixedBatchRecognizer(network, prep, batch)
-    return OnnxRecognizer(network, prep)
+    def load(self, settings: Settings) -> LoadedModels:
+        pack = read_pack(settings.models_dir, self.name)
+        sha256 = pack_sha256(pack)
+        detector = ScrfdDetector(
+            detector_network(pack.detector, settings),
+            target_side=settings.detection_max_side,
+            prep=pack.detector_prep,
+            score_threshold=settings.min_detection_score,
+        )
+        graph_prep = {} if {"mean", "std"} & set(pack.recognizer_prep) else graph_normalisation(pack.recognizer)
+        recognizer = recognizer_for(recognizer_network(pack.recognizer, settings), pack.recognizer_prep, graph_prep)
+        model_id = pack_model_id(pack, sha256)
+        return LoadedModels(
+            model_id=model_id,
+            detector=detector,
+            recognizer=recognizer,
+            calibration_path=calibration_for(pack, model_id),
+            file_sha256=sha256,
+        )
 
 
 def load_pack_models(settings: Settings) -> LoadedModels:
     """The detector and recognizer of pack ``settings.model`` under ``settings.models_dir``."""
-    pack = read_pack(settings.models_dir, settings.model)
-    sha256 = pack_sha256(pack)
-    detector = ScrfdDetector(
-        detector_network(pack.detector, settings),
-        target_side=settings.detection_max_side,
-        prep=pack.detector_prep,
-        score_threshold=settings.min_detection_score,
-    )
-    graph_prep = {} if {"mean", "std"} & set(pack.recognizer_prep) else graph_normalisation(pack.recognizer)
-    recognizer = recognizer_for(recognizer_network(pack.recognizer, settings), pack.recognizer_prep, graph_prep)
-    model_id = pack_model_id(pack, sha256)
-    return LoadedModels(
-        model_id=model_id,
-        detector=detector,
-        recognizer=recognizer,
-        calibration_path=calibration_for(pack, model_id),
-        file_sha256=sha256,
-    )
+    return FolderPack(settings.model).load(settings)

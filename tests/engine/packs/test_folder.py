@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.model_dir import (
+from app.engine.build import load_engine
+from app.engine.packs import ModelPackError
+from app.engine.packs.folder import (
     bundled_calibration,
     calibration_for,
     load_pack_models,
@@ -15,10 +17,9 @@ from app.engine.model_dir import (
     pack_sha256,
     read_pack,
 )
-from app.engine.packs import ModelPackError, load_engine
 from app.settings import Settings
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 MODELS = SHARED / "models"
 LFW = SHARED / "data" / "lfw-dev"
 PACK_FILES = ("det_500m.onnx", "mobilefacenet_128d.onnx")
