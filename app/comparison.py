@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, TypeVar
 
 from app.engine.batching import MicroBatchingRecognizer
 from app.engine.calibration import Calibration
@@ -27,6 +27,7 @@ from app.settings import Settings
 In = TypeVar("In")
 Out = TypeVar("Out")
 Result = TypeVar("Result")
+Service = TypeVar("Service", bound="ComparisonService")
 
 EncodedImage = tuple[bytes, ImageType]
 
@@ -102,7 +103,9 @@ class ComparisonService:
             engine.stage_timer = observer.observe_stage
 
     @classmethod
-    def start(cls, engine: FaceEngine, settings: Settings, observer: QueueObserver | None = None) -> Self:
+    def start(
+        cls: type[Service], engine: FaceEngine, settings: Settings, observer: QueueObserver | None = None
+    ) -> Service:
         """The service ``settings`` describe, warmed up; with ``RECOGNIZER_BATCH_WINDOW_MS`` the
         recognizer's calls are micro-batched across requests by one thread the service closes."""
         if settings.recognizer_batch_window_ms > 0:

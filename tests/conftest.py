@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from tests.helpers.gateway import gateway
 from tests.helpers.server import LOG_DIR_VARIABLE, run_server
 
 API = {"Action": "CompareFaces", "Version": "2019-03-07"}
@@ -82,6 +83,14 @@ def server(server_settings: Settings) -> Iterator[str]:
     """The real app with the embedded default models, shared by the API tests."""
     with run_server(server_settings) as base_url:
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def gateway_client(server_settings: Settings) -> Iterator[httpx.Client]:
+    """The app in-process with a stand-in comparison service (``tests/helpers/gateway.py``): for
+    protocol tests that need neither a socket nor real faces."""
+    with gateway(server_settings) as client:
+        yield client
 
 
 @pytest.fixture()

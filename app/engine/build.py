@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from app.engine.batching import MicroBatchingRecognizer
 from app.engine.calibration import Calibration
 from app.engine.engine import FaceEngine
 from app.engine.packs import BUNDLED_CALIBRATIONS, LoadedModels, ModelPackError, load_models
@@ -31,14 +30,9 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
             f"{models.calibration_path} calibrates '{calibration.model_id}', not '{models.model_id}' "
             f"(other model files or preprocessing). Run: {command}"
         )
-    recognizer = models.recognizer
-    if settings.recognizer_batch_window_ms > 0:
-        recognizer = MicroBatchingRecognizer(
-            recognizer, window_s=settings.recognizer_batch_window_ms / 1000, max_batch=settings.recognizer_max_batch
-        )
     return FaceEngine(
         models.detector,
-        recognizer,
+        models.recognizer,
         calibration,
         model_id=models.model_id,
         max_image_pixels=settings.max_image_pixels,
