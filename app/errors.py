@@ -1,6 +1,6 @@
 """Typed domain errors. Each carries the Alibaba code, message and HTTP status of the spec.
 
-They are turned into the Alibaba error body in exactly one place: ``app.api.responses``.
+They are turned into the Alibaba error body in exactly one place: ``app.wire.responses``.
 """
 
 from __future__ import annotations

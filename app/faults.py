@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from app import errors
-from app.api.request import RpcRequest
 from app.engine.calibration import Calibration
 from app.engine.types import Comparison, pair_type
 from app.errors import ApiError
 from app.settings import Settings
 from app.watched_file import file_stamp
 from app.wire.compare_faces import comparison_data, image_values, parse_image_types
+from app.wire.request import RpcRequest
 
 log = logging.getLogger("comparefaces.faults")
 

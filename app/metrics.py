@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.access import Authenticator
-from app.api.request import RpcRequest
+from app.auth.access import Authenticator
 from app.engine.calibration import Calibration
 from app.errors import ApiError, ServiceUnavailable, Throttled
+from app.wire.request import RpcRequest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 KNOWN_ACTIONS = frozenset({"CompareFaces"})

@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.access import Authenticator, OpenAccess
 from app.api.compare import compare_faces
 from app.api.intake import BodyReceiver, BodyShares, KeyShares, admitted, throttled
-from app.api.openapi import COMPARE_FACES_OPERATION
-from app.api.request import RpcRequest, build_rpc_request, format_from_query
-from app.api.responses import error_response, success_response
+from app.auth.access import Authenticator, OpenAccess
 from app.comparison import Comparisons, ComparisonService
 from app.demo.routes import install_demo
 from app.engine.build import load_engine
@@ -40,6 +37,9 @@ from app.metrics import SUCCESS_CODE, CountedAuthenticator, Metrics
 from app.oss.service import DESCRIBE_OSS_UPLOAD_TOKEN, OssUploads, create_uploads
 from app.settings import Settings
 from app.wire.compare_faces import NO_PAIR_TYPE, requested_pair_type
+from app.wire.openapi import COMPARE_FACES_OPERATION
+from app.wire.request import RpcRequest, build_rpc_request, format_from_query
+from app.wire.responses import error_response, success_response
 
 log = logging.getLogger("comparefaces")
 access_log = logging.getLogger("comparefaces.access")

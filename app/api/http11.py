@@ -20,9 +20,9 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.api.http_protocol import HeadDeadlineProtocol
-from app.api.responses import error_response
 from app.errors import ImageValuePatternError
 from app.settings import Settings
+from app.wire.responses import error_response
 
 HEAD_ALLOWANCE_BYTES = 64 * 1024  # request line and headers besides the parameters
 DRAIN_TIMEOUT_S = 10.0

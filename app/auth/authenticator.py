@@ -26,7 +26,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from app.api.request import RpcRequest
 from app.auth.canonical import (
     SignedRequest,
     build_signed_request,
@@ -48,6 +47,7 @@ from app.errors import (
     TimestampExpired,
 )
 from app.settings import Settings
+from app.wire.request import RpcRequest
 
 log = logging.getLogger("comparefaces.auth")
 

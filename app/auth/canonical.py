@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import quote
 
-from app.api.request import RpcRequest
 from app.errors import IncompleteSignature, MissingParameter
+from app.wire.request import RpcRequest
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 # V3 algorithm -> the hash of its canonical request, body and HMAC. The SDKs can also send

@@ -21,14 +21,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.intake import admitted, throttled
-from app.api.request import RpcRequest
-from app.api.responses import error_response
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
 from app.engine.engine import FaceEngine
 from app.errors import ActionNotFound, ApiError, InternalError
 from app.logs import log_unexpected
 from app.wire.compare_faces import image_values, parse_image_types
+from app.wire.request import RpcRequest
+from app.wire.responses import error_response
 
 if TYPE_CHECKING:
     from app.api.factory import Services

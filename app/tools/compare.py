@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cv2
 
-from app.api.responses import error_response, success_response
 from app.demo.analysis import Analysis, analyze, annotate
 from app.engine.calibration import REPORTED_FARS
 from app.engine.engine import FaceEngine
@@ -28,6 +27,7 @@ from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
 from app.settings import Settings
 from app.wire.compare_faces import comparison_data, image_values, parse_image_types
+from app.wire.responses import error_response, success_response
 
 log = logging.getLogger("comparefaces.compare")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from app.api.request import RpcRequest
 from app.auth.authenticator import create_signature_authenticator
 from app.auth.canonical import parse_signed_request, pct, rpc_signature, rpc_string_to_sign
 from app.auth.keys import KeysFileError, KeyStore, append_key, load_keys, new_key_pair
@@ -27,6 +26,7 @@ from app.errors import (
     SignatureDoesNotMatch,
 )
 from app.settings import Settings
+from app.wire.request import RpcRequest
 
 
 def write(path: Path, document: object) -> Path:

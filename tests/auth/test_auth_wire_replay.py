@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 import pytest
 from starlette.requests import Request
 
-from app.api.request import RpcRequest, build_rpc_request
 from app.auth.authenticator import SignatureAuthenticator
 from app.auth.canonical import parse_signed_request, signature_matches
 from app.auth.keys import KeyStore, parse_iso8601
@@ -30,6 +29,7 @@ from app.errors import (
     SignatureNonceUsed,
     TimestampExpired,
 )
+from app.wire.request import RpcRequest, build_rpc_request
 
 WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "sdk-wire"
 KEY_ID, SECRET, TOKEN = "LTAI5tFAKEKEYID0000001", "FakeSecret0123456789abcdefABCDEF", "CAIS+fakeSTS/token=="

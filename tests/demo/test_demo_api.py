@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from app.api.access import OpenAccess
+from app.auth.access import OpenAccess
 from app.auth.canonical import rpc_signature, rpc_string_to_sign
 from app.demo.routes import demo_enabled
 from app.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.api.request import RpcRequest
+from app.wire.request import RpcRequest
 
 
 class Authenticator(Protocol):

@@ -1,8 +1,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from app.api.responses import error_response, success_response
 from app.errors import CompareFacesError, InternalError, Throttled
+from app.wire.responses import error_response, success_response
 
 
 def test_internal_errors_map_to_500_bodies() -> None:
