@@ -54,6 +54,58 @@ def wait_until_answering(
         time.sleep(0.05)
 
 
+def start_server(
+    env: Mapping[str, str] | None = None,
+    *,
+    port: int | None = None,
+    log: Path | None = None,
+    inherit_output: bool = False,
+    cwd: Path | None = None,
+    startup_timeout_s: float = 60.0,
+    ready_path: str = "/healthz",
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """``python -m app serve`` on 127.0.0.1 and ``port`` (default: a free one), once it answers;
+    returns (base URL, process). Stop it with :func:`stop_server`.
+
+    The child gets this process's environment with ``env`` on top (an empty value unsets a
+    ``COMPAREFACES_*`` setting). Its output is appended to ``log``, or shared with this process
+    (``inherit_output``), or dropped.
+    """
+    port = port or free_port()
+    python_path = os.pathsep.join(filter(None, [str(APP_ROOT), os.environ.get("PYTHONPATH")]))
+    child_env = {**os.environ, "PYTHONPATH": python_path, **(env or {})}
+    out = log.open("ab") if log else None
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=child_env,
+            cwd=cwd,
+            stdout=out if out else None if inherit_output else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if out or not inherit_output else None,
+        )
+    finally:
+        if out:
+            out.close()  # the child holds its own copy
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(base_url, startup_timeout_s, lambda: process.poll() is None, ready_path)
+    except BaseException:
+        stop_server(process)
+        raise
+    return base_url, process
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM (the server drains what it holds), then SIGKILL after ``timeout_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def spawn_server(
     env: Mapping[str, str] | None = None,
@@ -64,34 +116,16 @@ def spawn_server(
     startup_timeout_s: float = 60.0,
     ready_path: str = "/healthz",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``python -m app serve`` on 127.0.0.1 and a free port; yields (base URL, process).
-
-    The child gets this process's environment with ``env`` on top (an empty value unsets a
-    ``COMPAREFACES_*`` setting). Its output is appended to ``log``, or shared with this process
-    (``inherit_output``), or dropped. It is stopped (SIGTERM, then SIGKILL after 30 s) at the end.
-    """
-    port = free_port()
-    python_path = os.pathsep.join(filter(None, [str(APP_ROOT), os.environ.get("PYTHONPATH")]))
-    child_env = {**os.environ, "PYTHONPATH": python_path, **(env or {})}
-    out = log.open("ab") if log else None
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=child_env,
+    """:func:`start_server` for a ``with`` block: stopped at its end if still running."""
+    base_url, process = start_server(
+        env,
+        log=log,
+        inherit_output=inherit_output,
         cwd=cwd,
-        stdout=out if out else None if inherit_output else subprocess.DEVNULL,
-        stderr=subprocess.STDOUT if out or not inherit_output else None,
+        startup_timeout_s=startup_timeout_s,
+        ready_path=ready_path,
     )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answering(base_url, startup_timeout_s, lambda: process.poll() is None, ready_path)
         yield base_url, process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if out:
-            out.close()
+        stop_server(process)

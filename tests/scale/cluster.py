@@ -5,12 +5,10 @@ them, Prometheus scraping them. Each skips the test with the reason when its bin
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -20,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server import start_server, stop_server
 from bench.stats import percentile  # noqa: F401 (the tests' one percentile, re-exported)
 from tests.conformance.clients import Credentials
 from tests.helpers.server import REPO, free_port, log_file
@@ -74,20 +73,14 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 90.0) -> None:
-        path = log_file(f"scale-{self.name}.log")
-        out = path.open("ab") if path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
+        _, self.process = start_server(
+            self.env,
+            port=self.port,
+            log=log_file(f"scale-{self.name}.log"),
             cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            startup_timeout_s=timeout_s,
+            ready_path="/readyz",
         )
-        if path:
-            out.close()  # type: ignore[union-attr]
-        process = self.process
-        wait_until(lambda: process.poll() is not None or answers(self.url), timeout_s, f"replica {self.name}")
-        assert process.poll() is None, f"replica {self.name} exited with {process.returncode}"
 
     def terminate(self, timeout_s: float = 40.0) -> int:
         """SIGTERM and wait: the server drains what it holds, then exits."""
@@ -101,13 +94,8 @@ class Replica:
         self.process.wait(timeout=10)
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_server(self.process)
 
 
 @contextmanager
