@@ -70,13 +70,15 @@ def test_thousands_of_fields_in_the_query_string(server: str, no_tracebacks: Non
         spec_error(response.status, response.json(), PATTERN)
 
 
-def test_just_under_the_field_limit_still_works(client: httpx.Client) -> None:
+def test_just_under_the_field_limit_still_works(gateway_client: httpx.Client) -> None:
+    client = gateway_client
     pairs = [(f"f{i}", "x") for i in range(990)] + list(GOOD.items())
     response = client.post("/", content=form(pairs), headers={"content-type": "application/x-www-form-urlencoded"})
     assert response.status_code == 200, response.text
 
 
-def test_duplicated_keys_last_one_wins(client: httpx.Client) -> None:
+def test_duplicated_keys_last_one_wins(gateway_client: httpx.Client) -> None:
+    client = gateway_client
     pairs = list(GOOD.items()) + [("TargetImageType", "Selfie")]
     response = client.post("/", content=form(pairs), headers={"content-type": "application/x-www-form-urlencoded"})
     spec_error(response.status_code, response.json(), "InvalidParam.ImageTypeInvalid")
