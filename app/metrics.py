@@ -24,7 +24,6 @@ from app.wire.request import RpcRequest
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 KNOWN_ACTIONS = frozenset({"CompareFaces"})
 SUCCESS_CODE = "OK"  # the code label of answered comparisons (their body's Code is "1")
-NO_PAIR_TYPE = "-"  # the request had no valid pair of image types
 # Seconds. A comparison of two small photos takes ~10-30 ms on a CPU; fetches and queues take longer.
 LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
