@@ -38,7 +38,7 @@ from app.oss.service import DESCRIBE_OSS_UPLOAD_TOKEN, OssUploads, create_upload
 from app.settings import Settings
 from app.wire.compare_faces import NO_PAIR_TYPE, requested_pair_type
 from app.wire.openapi import COMPARE_FACES_OPERATION
-from app.wire.request import RpcRequest, build_rpc_request, format_from_query
+from app.wire.request import RpcRequest, build_rpc_request
 from app.wire.responses import error_response, success_response
 
 log = logging.getLogger("comparefaces")
@@ -210,11 +210,13 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
             )
 
 
-async def receive_rpc(request: Request, services: Services) -> RpcRequest:
+async def receive_rpc(request: Request, services: Services, head: RpcRequest | None = None) -> RpcRequest:
     """Check what the head shows, receive the body in the share the head earns, parse it all.
-    The caller holds an open-request slot and authenticates what this returns."""
+    ``head``: the head's parse when the caller has it already. The caller holds an open-request
+    slot and authenticates what this returns."""
     settings = services.settings
-    head = await parse_rpc(request, b"")
+    if head is None:
+        head = await parse_rpc(request, b"")
     verified = await services.authenticator.precheck(head)
     async with services.body_shares.receiving(verified):
         body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
@@ -231,26 +233,29 @@ async def parse_rpc(request: Request, body: bytes) -> RpcRequest:
 async def handle_rpc(request: Request, services: Services) -> Response:
     request_id = str(uuid.uuid4()).upper()
     started = time.perf_counter()
-    xml = format_from_query(request.url.query).lower() == "xml"
+    # The fullest parse so far (the head, then the whole request): the one source of the answer's
+    # format and of the action. None only when even the query string could not be parsed (JSON).
+    rpc: RpcRequest | None = None
     key_id: str | None = None
-    action = request.headers.get("x-acs-action", "")
     code, pair = SUCCESS_CODE, NO_PAIR_TYPE
     try:
+        rpc = await parse_rpc(request, b"")  # first: a refusal, too, answers in the Format asked for
         if services.open_requests.locked():  # bounded buffering: past it, the body is not read
             raise throttled()
         async with services.open_requests:
-            rpc = await receive_rpc(request, services)
-            xml, action, pair = rpc.wants_xml, rpc.action, requested_pair_type(rpc.params)
+            rpc = await receive_rpc(request, services, rpc)
+            pair = requested_pair_type(rpc.params)
             key_id = await services.authenticator.authenticate(rpc)
             data = await dispatch(rpc, services, key_id)
-        response = success_response(rpc.action, data, request_id=request_id, xml=xml)
+        response = success_response(rpc.action, data, request_id=request_id, xml=rpc.wants_xml)
     except ApiError as error:
         code = error.code
-        response = error_response(error, request_id=request_id, xml=xml)
+        response = error_response(error, request_id=request_id, xml=rpc is not None and rpc.wants_xml)
     except Exception as error:
         log_unexpected(log, "request", request_id, error)
         code = InternalError.code
-        response = error_response(InternalError(), request_id=request_id, xml=xml)
+        response = error_response(InternalError(), request_id=request_id, xml=rpc is not None and rpc.wants_xml)
+    action = rpc.action if rpc is not None else ""
     seconds = time.perf_counter() - started
     services.metrics.observe_request(action, code, pair, seconds)
     log_access(

@@ -6,8 +6,8 @@ with the body is done for a caller who cannot be who they claim:
 2. key known: permanent key, or STS credential whose token matches and has not expired
    (``InvalidAccessKeyId.NotFound``)
 3. timestamp within the window (``InvalidTimeStamp.Expired``)
-4. signature (``SignatureDoesNotMatch``, message ending with the server's string to sign); the string
-   to sign of a large body is built off the event loop
+4. signature (``SignatureDoesNotMatch``, message ending with the server's string to sign); for a
+   large request the body's hash, the string to sign and its HMAC are computed off the event loop
 5. key enabled (``InvalidAccessKeyId.Inactive``, told only to a caller who signed with its secret) and
    allowed the action (``Error.NoPermissionAccess``)
 6. nonce unused within the window (``SignatureNonceUsed``); recorded, in the key's own share of the
@@ -53,7 +53,25 @@ log = logging.getLogger("comparefaces.auth")
 
 FRESHNESS_WINDOW_S = 15 * 60
 DECLARED_HASH = re.compile(r"[0-9a-f]{64}")  # SHA-256 and SM3 digests alike
-OFF_LOOP_BYTES = 64 * 1024  # larger requests get their string to sign built in a worker thread
+OFF_LOOP_BYTES = 64 * 1024  # larger requests get their signature checked in a worker thread
+
+
+def check_signature(request: RpcRequest, claim: SignedRequest, secret: str, *, body_hash: str = "") -> SignedRequest:
+    """``claim`` with the server's string to sign, its signature checked (``SignatureDoesNotMatch``)."""
+    signed = build_signed_request(request, claim, body_hash=body_hash)
+    if not signature_matches(signed, secret):
+        raise SignatureDoesNotMatch(signed.string_to_sign)
+    return signed
+
+
+async def verify_signature(
+    request: RpcRequest, claim: SignedRequest, secret: str, *, body_hash: str = ""
+) -> SignedRequest:
+    """:func:`check_signature`, in a worker thread when the request is large: the V3 body hash, the
+    string to sign and its HMAC all grow with the request."""
+    if len(request.body) + len(request.raw_query) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(check_signature, request, claim, secret, body_hash=body_hash)
+    return check_signature(request, claim, secret, body_hash=body_hash)
 
 
 class SignatureAuthenticator:
@@ -77,12 +95,7 @@ class SignatureAuthenticator:
         claim = parse_claim(request)
         credential = self.find_credential(claim)
         self.check_fresh(claim)
-        if len(request.body) + len(request.raw_query) > OFF_LOOP_BYTES:
-            signed = await asyncio.to_thread(build_signed_request, request, claim)
-        else:
-            signed = build_signed_request(request, claim)
-        if not signature_matches(signed, credential.secret):
-            raise SignatureDoesNotMatch(signed.string_to_sign)
+        signed = await verify_signature(request, claim, credential.secret)
         if not credential.enabled:
             raise AccessKeyInactive()
         if not credential.allows(request.action):
@@ -107,9 +120,7 @@ class SignatureAuthenticator:
             return None
         if not DECLARED_HASH.fullmatch(declared):
             return None
-        signed = build_signed_request(head, claim, body_hash=declared)
-        if not signature_matches(signed, credential.secret):
-            raise SignatureDoesNotMatch(signed.string_to_sign)
+        await verify_signature(head, claim, credential.secret, body_hash=declared)
         return claim.access_key_id
 
     def find_credential(self, claim: SignedRequest) -> Credential:

@@ -1,4 +1,8 @@
-"""An RPC request as the gateway sees it: raw parts kept for signatures, parameters merged."""
+"""An RPC request as the gateway sees it: raw parts kept for signatures, parameters merged.
+
+The one place that decides how to answer (``wants_xml``) and which action and version were asked
+for. The gateway parses the head first (no body) and answers from the fullest parse it has.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class RpcRequest:
 
     @property
     def wants_xml(self) -> bool:
+        """``Format=XML`` (any case) in the parameters, the body's winning over the query's."""
         return self.params.get("Format", "").lower() == "xml"
 
     @property
@@ -57,19 +62,6 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         return parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS)
     except ValueError as exc:  # more fields than MAX_FORM_FIELDS
         raise ImageValuePatternError() from exc
-
-
-def format_from_query(raw_query: str) -> str:
-    """The Format parameter, cheaply, for errors raised before the body is read. Never raises:
-    a query with too many fields is refused later, in :func:`parse_pairs`, and answered in JSON."""
-    try:
-        pairs = parse_qsl(raw_query, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
-    except ValueError:
-        return ""
-    for key, value in pairs:
-        if key == "Format":
-            return value
-    return ""
 
 
 def build_rpc_request(request: Request, body: bytes) -> RpcRequest:
