@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     fetch_total_timeout_s: float = Field(default=15.0, description="deadline of one URL fetch, redirects included")
     fetch_ca_file: Path | None = Field(default=None, description="CA bundle for https image URLs (default: certifi's)")
 
-    # OSS uploads (README: "Uploading with DescribeOssUploadToken")
+    # OSS uploads (docs/sdks-and-keys.md: "Uploading with OSS")
     oss_uploads: bool = Field(
         True, description="serve DescribeOssUploadToken and PutObject into the upload bucket of the object store"
     )
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         description="how far (seconds) a signed request's Timestamp / x-acs-date may be from the server clock",
     )
 
-    # Load and faults (README: "Safety")
+    # Load and faults (docs/security.md)
     max_open_requests: int = Field(
         default=64,
         description="requests being received, checked or compared at once; past it: Throttling.User, body unread",
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
         default=30.0, description="budget for decoding and inference of one comparison; past it: ServiceUnavailable"
     )
 
-    # Local development (README: "Local development")
+    # Local development (docs/development.md)
     demo: Literal["auto", "on", "off"] = Field(
         "auto",
         description="the demo page at GET /demo: auto = on in open mode (no access keys) only; on = also with "
