@@ -19,9 +19,9 @@ serve:
 	comparefaces serve
 
 calibrate:
-	comparefaces calibrate ../shared/data/lfw-dev ../shared/data/asian-dev \
+	comparefaces calibrate ../shared/data/lfw-dev ../shared/data/asian-dev --groups prefix \
 		--exclude app/calibrations/asian-dev-exclusions.txt --out app/calibrations/$(or $(COMPAREFACES_MODEL),default).json \
-		--description "lfw-dev (Labeled Faces in the Wild, dev half) + asian-dev (East-Asian celebrities, dev half); strictest per key"
+		--description "lfw-dev + asian-dev and each of asian-dev's nationality groups (chinese, japanese, korean: impostor pairs within the group); thresholds the strictest per key of those that can measure it; asian-dev without the photos in app/calibrations/asian-dev-exclusions.txt (comparefaces audit, reviewed)."
 
 evaluate:
 	comparefaces evaluate ../shared/data/lfw-dev ../shared/data/asian-dev --groups prefix --folds 5 \

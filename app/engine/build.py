@@ -30,6 +30,12 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
             f"{models.calibration_path} calibrates '{calibration.model_id}', not '{models.model_id}' "
             f"(other model files or preprocessing). Run: {command}"
         )
+    measured_side = calibration.raw.get("model", {}).get("detection_max_side")
+    if measured_side is not None and measured_side != settings.detection_max_side:
+        raise ModelPackError(
+            f"{models.calibration_path} was measured with COMPAREFACES_DETECTION_MAX_SIDE={measured_side}, "
+            f"not {settings.detection_max_side}: landmarks, and so scores, depend on it. Set it back, or run: {command}"
+        )
     return FaceEngine(
         models.detector,
         models.recognizer,

@@ -144,10 +144,14 @@ def calibrate(
         "description": description or ", ".join(populations),
         "people": sum(len(d.people) for d in populations.values()),
         "photos": sum(len(d.photos) for d in populations.values()),
-        "exclusions": {"photos": len(excluded.photos), "pairs": len(excluded.pairs)},
+        "exclusions": {
+            "file": exclusions.name if exclusions else "",
+            "photos": len(excluded.photos),
+            "pairs": len(excluded.pairs),
+        },
         "populations": {name: dataset_entry(name, data, "") for name, data in populations.items()},
     }
-    model = {"id": models.model_id, "sha256": models.file_sha256}
+    model = {"id": models.model_id, "sha256": models.file_sha256, "detection_max_side": settings.detection_max_side}
     if groups:
         dataset["groups"] = groups
     result = calibration_from_embeddings(populations, model, dataset, excluded, groups)

@@ -27,6 +27,7 @@ from app.engine.recognizer import (
     OnnxRecognizer,
     RecognizerPreprocessing,
 )
+from app.engine.refine import RefinedLandmarksDetector
 from app.engine.runtime import OpenVinoNetwork, usable_cores
 from app.engine.yunet import YuNetDetector
 from app.settings import Settings
@@ -37,7 +38,8 @@ DEFAULT_SHA256 = {
     DEFAULT_DETECTOR: "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
     DEFAULT_RECOGNIZER: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
-DEFAULT_MODEL_ID = "yunet-2023mar-int8bq+sface-2021dec-int8bq"
+# "refined": the compared face's landmarks come from a second detection pass (app/engine/refine.py).
+DEFAULT_MODEL_ID = "yunet-2023mar-int8bq-refined+sface-2021dec-int8bq"
 # SFace fused with Intel's face-reidentification-retail-0095 (Apache-2.0, vendored in app/models/reid0095).
 FUSED_PACK = "sface-reid"
 REID_XML = "face-reidentification-retail-0095.xml"
@@ -74,10 +76,12 @@ class SFacePack:
         folder = embedded_model_dir()
         detector_file = verified(folder / DEFAULT_DETECTOR, DEFAULT_SHA256[DEFAULT_DETECTOR])
         recognizer_file = verified(folder / DEFAULT_RECOGNIZER, DEFAULT_SHA256[DEFAULT_RECOGNIZER])
-        detector = YuNetDetector(
-            detector_network(converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True), settings),
-            target_side=settings.detection_max_side,
-            score_threshold=settings.min_detection_score,
+        detector = RefinedLandmarksDetector(
+            YuNetDetector(
+                detector_network(converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True), settings),
+                target_side=settings.detection_max_side,
+                score_threshold=settings.min_detection_score,
+            )
         )
         recognizer = OnnxRecognizer(
             recognizer_network(converted_copy(recognizer_file, settings.cache_dir), settings),
