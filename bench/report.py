@@ -106,7 +106,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         per_c, per_i = stages["ms_per_comparison"], stages["ms_per_image"]
         lines += [
             "In-process stages as the engine's stage timer reports them (one comparison at a time, same settings; "
-            "detect is both images' wall time, the second on the engine's helper thread):",
+            "detect is both images' wall time, the second on the detection helper thread):",
             "",
             "| stage | " + " | ".join(STAGES) + " | total | `embed_pair`+`compare` |",
             "|---|" + "---:|" * (len(STAGES) + 2),
