@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     # Models
     model: str = Field(
         "default",
-        description="'default' (embedded YuNet+SFace), 'sface-reid' (SFace fused with the vendored "
-        "face-reidentification-retail-0095: more accurate on East-Asian faces, slower) or a pack folder name",
+        description="'default' (embedded YuNet+SFace), 'sface-refined' (the same, landmarks from a second "
+        "detection pass: more accurate on East-Asian faces, slower), 'sface-reid' (sface-refined fused with the "
+        "vendored face-reidentification-retail-0095: more accurate still, slower still) or a pack folder name",
     )
     models_dir: Path = Field(Path("models"), description="the folder of model packs, one folder per pack")
     cache_dir: Path = Field(
