@@ -84,14 +84,14 @@ class FaceEngine:
         with self._stage("decode"):
             return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
 
-    def largest_face(self, pixels: np.ndarray) -> DetectedFace:
+    def largest_face_in(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
 
     def detect_largest(
         self, images: Sequence[np.ndarray], map_images: ImageMapper = one_after_another
     ) -> list[DetectedFace]:
         """The largest face of each image."""
-        return map_images(self.largest_face, images)
+        return map_images(self.largest_face_in, images)
 
     def embed_pixels(
         self, images: Sequence[tuple[np.ndarray, ImageType]], map_images: ImageMapper = one_after_another

@@ -16,6 +16,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from app.engine.engine import largest_face
 from app.engine.types import DetectedFace, Detector
 
 CROP_FACTOR = 1.2  # the second pass sees a square 1.2x the face box's longer side
@@ -52,6 +53,6 @@ class RefinedLandmarksDetector:
         left, top, side = square_around(faces[largest].box, self.crop_factor)
         closer = self.inner.detect(square_crop(image_bgr, left, top, side))
         if closer:
-            landmarks = max(closer, key=lambda face: face.area).landmarks + np.array([left, top], np.float32)
+            landmarks = largest_face(closer).landmarks + np.array([left, top], np.float32)
             faces[largest] = replace(faces[largest], landmarks=landmarks.astype(np.float32))
         return faces
