@@ -20,12 +20,14 @@ import numpy as np
 from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
 from app.engine.packs import load_models
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores, photo_groups
+from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, photo_groups
+from app.tools.pairs import PairScores, pair_scores
 from app.tools.rates import far_at, restricted, tar_at
 
 log = logging.getLogger(__name__)
-# A threshold set where fewer impostor pairs than this may pass is too noisy to bind the others.
-MIN_IMPOSTORS_AT_KEY = 10
+# A threshold set where the impostor pairs that may pass come from fewer distinct pairs of people
+# than this is too noisy to bind the others (pairs of the same two people are not independent).
+MIN_PERSON_PAIRS_AT_KEY = 10
 
 
 def summarise(scores: PairScores) -> dict[str, Any]:
@@ -43,21 +45,25 @@ def summarise(scores: PairScores) -> dict[str, Any]:
 
 
 def binds(scores: PairScores, far: str) -> bool:
-    return scores.impostor_total * float(far) >= MIN_IMPOSTORS_AT_KEY
+    allowed = int(scores.impostor_total * float(far))
+    return allowed >= MIN_PERSON_PAIRS_AT_KEY and scores.person_pairs_among_top(allowed) >= MIN_PERSON_PAIRS_AT_KEY
 
 
 def combine(populations: dict[str, PairScores]) -> dict[str, Any]:
-    """The strictest threshold per key over the populations that can measure it (all of them where
-    none can; never below a looser key's), with each population's own summary and its rates at the
-    chosen thresholds."""
+    """The strictest threshold per key over the populations that can measure it, with each population's
+    own summary and its rates at the chosen thresholds. Where none can measure a key, or those that can
+    would not make it stricter than the looser key's, the strictest of every population's own
+    threshold for it (never a looser one)."""
     own = {name: summarise(scores) for name, scores in populations.items()}
     chosen: dict[str, float] = {}
     decided_by: dict[str, str] = {}
     previous = -1.0
     for far in CALIBRATED_FARS:
-        binding = [name for name, scores in populations.items() if binds(scores, far)] or list(populations)
-        candidates = {name: own[name]["cosine_at_far"][far] for name in binding}
-        name = max(candidates, key=lambda n: candidates[n])
+        candidates = {name: own[name]["cosine_at_far"][far] for name in populations}
+        binding = [name for name, scores in populations.items() if binds(scores, far)]
+        name = max(binding or candidates, key=lambda n: candidates[n])
+        if candidates[name] <= previous:
+            name = max(candidates, key=lambda n: candidates[n])
         chosen[far] = max(candidates[name], previous)
         decided_by[far] = name
         previous = chosen[far]
@@ -109,9 +115,11 @@ def calibration_from_embeddings(
         "pair_types": {kind: combine({name: s[kind] for name, s in scored.items()}) for kind in kinds},
         "notes": (
             "cosine_at_far[far]: the strictest of the populations' own thresholds (the cosine at or above "
-            f"which that share of its impostor pairs scores; a population binds a key where at least "
-            f"{MIN_IMPOSTORS_AT_KEY} of its impostor pairs may pass). populations[name].at_chosen: that "
-            "population's measured FAR and TAR at the chosen thresholds, counts and 95% Wilson intervals. "
+            f"which that share of its impostor pairs scores; a population binds a key where the impostor pairs "
+            f"that may pass come from at least {MIN_PERSON_PAIRS_AT_KEY} distinct pairs of people). "
+            "populations[name].at_chosen: that population's measured FAR and TAR at the chosen thresholds: "
+            "counts, 'sources' (distinct person pairs behind the false accepts; people behind the genuine "
+            "pairs) and 95% intervals (the wider of Wilson's over pairs and a bootstrap over people). "
             "FacePic-IDPic pairs a photo with a 102x126 ID-chip-style portrait (plain light background, "
             "slightly soft, JPEG quality 25) made from another photo of the same (genuine) or another "
             "(impostor) person."

@@ -134,58 +134,6 @@ def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = T
     return EmbeddedSet(people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed)
 
 
-@dataclass
-class PairScores:
-    genuine: np.ndarray  # every genuine cosine
-    impostor: np.ndarray  # every impostor cosine, sorted ascending (float32: 4 bytes a pair)
-
-    @property
-    def impostor_total(self) -> int:
-        return int(self.impostor.size)
-
-    @property
-    def impostor_desc(self) -> np.ndarray:
-        return self.impostor[::-1]
-
-    def impostors_at_or_above(self, threshold: float) -> int:
-        """Exactly how many impostor pairs score >= ``threshold``."""
-        return int(self.impostor.size - np.searchsorted(self.impostor, np.float32(threshold), side="left"))
-
-    def genuine_at_or_above(self, threshold: float) -> int:
-        return int((self.genuine >= np.float32(threshold)).sum())
-
-
-def pair_scores(
-    left: np.ndarray,
-    right: np.ndarray,
-    labels: np.ndarray,
-    *,
-    symmetric: bool,
-    excluded: np.ndarray | None = None,
-    chunk: int = 512,
-) -> PairScores:
-    """Cosines of every pair (i from left, j from right) with i != j (i < j when ``symmetric``),
-    except the (i, j) index pairs in ``excluded`` (either order): all genuine and all impostor ones."""
-    genuine: list[np.ndarray] = []
-    impostor: list[np.ndarray] = []
-    n = len(left)
-    columns = np.arange(len(right))
-    dropped = np.zeros((0, 2), np.int64) if excluded is None else np.asarray(excluded, np.int64).reshape(-1, 2)
-    dropped = np.concatenate([dropped, dropped[:, ::-1]])
-    for start in range(0, n, chunk):
-        rows = np.arange(start, min(n, start + chunk))
-        sims = left[rows] @ right.T
-        valid = columns[None, :] > rows[:, None] if symmetric else columns[None, :] != rows[:, None]
-        here = dropped[(dropped[:, 0] >= rows[0]) & (dropped[:, 0] <= rows[-1])]
-        valid[here[:, 0] - start, here[:, 1]] = False
-        same = labels[rows][:, None] == labels[None, :]
-        genuine.append(sims[valid & same])
-        impostor.append(sims[valid & ~same].astype(np.float32))
-    everything = np.concatenate(impostor) if impostor else np.zeros(0, np.float32)
-    everything.sort()
-    return PairScores(np.concatenate(genuine) if genuine else np.zeros(0, np.float32), everything)
-
-
 @dataclass(frozen=True)
 class Exclusions:
     """Photos and pairs to leave out of a calibration or evaluation (``comparefaces audit`` writes

@@ -14,7 +14,8 @@ from app.engine.calibration import CALIBRATED_FARS, Calibration
 from app.engine.packs import load_models
 from app.engine.types import ImageType, pair_type
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, Exclusions, PairScores, embed_directory, pair_scores, photo_groups
+from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, photo_groups
+from app.tools.pairs import PairScores, pair_scores
 from app.tools.rates import CrossValidated, Rate, cross_validate, far_at, format_rate, own_threshold, restricted, tar_at
 
 FACE_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.engine.calibration import CALIBRATED_FARS, threshold_at_far
-from app.tools.dataset import PairScores, pair_scores
+from app.tools.pairs import PairScores, pair_scores
 
 Z95 = 1.959963984540054
 
@@ -29,8 +29,16 @@ def wilson_interval(count: int, total: int, z: float = Z95) -> tuple[float, floa
 
 @dataclass(frozen=True)
 class Rate:
+    """``count`` of ``total`` pairs. ``resampled``: the 95% interval of the rate over resamples of the
+    people behind the pairs (pairs of the same people are not independent: on a small set the Wilson
+    interval over pairs is far too narrow); ``sources``: how many distinct person pairs the false accepts
+    come from (FAR), or how many people the genuine pairs come from (TAR). ``interval`` is the wider
+    of the two."""
+
     count: int
     total: int
+    resampled: tuple[float, float] | None = None
+    sources: int | None = None
 
     @property
     def value(self) -> float:
@@ -38,26 +46,62 @@ class Rate:
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.count, self.total)
+        low, high = wilson_interval(self.count, self.total)
+        if self.resampled is None:
+            return low, high
+        return min(low, self.resampled[0]), max(high, self.resampled[1])
 
     def significantly_above(self, target: float) -> bool:
         """The whole 95% interval lies above ``target``."""
         return self.total > 0 and self.interval[0] > target
 
     def __add__(self, other: Rate) -> Rate:
+        """Counts summed (over folds); the people-resampled interval does not add up and is dropped."""
         return Rate(self.count + other.count, self.total + other.total)
 
     def as_dict(self) -> dict[str, float | int]:
         low, high = self.interval
-        return {"count": self.count, "total": self.total, "rate": self.value, "low": low, "high": high}
+        entry: dict[str, float | int] = {
+            "count": self.count,
+            "total": self.total,
+            "rate": self.value,
+            "low": low,
+            "high": high,
+        }
+        if self.sources is not None:
+            entry["sources"] = self.sources
+        return entry
+
+
+def percentile_interval(samples: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(samples, [2.5, 97.5]) if samples.size else (0.0, 1.0)
+    return float(low), float(high)
 
 
 def far_at(scores: PairScores, threshold: float) -> Rate:
-    return Rate(scores.impostors_at_or_above(threshold), scores.impostor_total)
+    """FAR at ``threshold``, every impostor pair counted, with its people-resampled interval and the
+    number of distinct person pairs behind it (where the pairs' people were kept)."""
+    count = scores.impostors_at_or_above(threshold)
+    if not scores.knows_people_at(threshold) or scores.photos_per_person.size == 0:
+        return Rate(count, scores.impostor_total)
+    return Rate(
+        count,
+        scores.impostor_total,
+        resampled=percentile_interval(scores.resampled_far(threshold)),
+        sources=scores.person_pairs_at_or_above(threshold),
+    )
 
 
 def tar_at(scores: PairScores, threshold: float) -> Rate:
-    return Rate(scores.genuine_at_or_above(threshold), int(scores.genuine.size))
+    passed = scores.genuine >= np.float32(threshold)
+    if scores.genuine_people.size != scores.genuine.size or scores.photos_per_person.size == 0:
+        return Rate(int(passed.sum()), int(scores.genuine.size))
+    return Rate(
+        int(passed.sum()),
+        int(scores.genuine.size),
+        resampled=percentile_interval(scores.resampled_tar(threshold)),
+        sources=int(np.unique(scores.genuine_people).size),
+    )
 
 
 def own_threshold(scores: PairScores, far: str) -> float | None:
@@ -124,4 +168,5 @@ def cross_validate(
 
 def format_rate(rate: Rate) -> str:
     low, high = rate.interval
-    return f"{rate.value:.2e} [{low:.1e}, {high:.1e}] ({rate.count}/{rate.total})"
+    behind = f", {rate.sources} person pairs" if rate.sources is not None else ""
+    return f"{rate.value:.2e} [{low:.1e}, {high:.1e}] ({rate.count}/{rate.total}{behind})"

@@ -10,8 +10,9 @@ import pytest
 
 from app.engine.calibration import Calibration
 from app.tools.calibrate import calibration_from_embeddings, combine, print_summary
-from app.tools.dataset import EmbeddedSet, Exclusions, pair_scores, photo_groups
+from app.tools.dataset import EmbeddedSet, Exclusions, photo_groups
 from app.tools.evaluate import evaluate_embeddings, plot_det, print_report
+from app.tools.pairs import pair_scores
 from app.tools.rates import Rate, cross_validate, person_folds, wilson_interval
 
 
