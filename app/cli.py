@@ -139,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("dir", nargs="+", help="one folder per population")
     calibrate.add_argument("--exclude", type=Path, default=None, help="exclusion list (comparefaces audit writes one)")
     calibrate.add_argument(
-        "--groups", default=None, help="each group a population too: 'prefix' or a CSV of path,group"
+        "--groups",
+        action="append",
+        default=[],
+        help="each group a population too (repeatable): 'prefix', a CSV of path,group, CSV:COLUMN of a "
+        "person,COLUMN table ({population} in the path: the population's folder), several joined by '+'",
     )
     calibrate.add_argument("--out", required=True)
     calibrate.add_argument("--description", default="")
@@ -147,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="true FAR/TAR at the shipped thresholds, per group; DET plot")
     evaluate.add_argument("dir", nargs="+", help="one folder per population (no pair crosses two)")
-    evaluate.add_argument("--groups", default=None, help="'prefix' (folder name before '__') or a CSV of path,group")
+    evaluate.add_argument(
+        "--groups",
+        action="append",
+        default=[],
+        help="groups reported beside the whole population (repeatable): 'prefix', a CSV of path,group, "
+        "CSV:COLUMN of a person,COLUMN table ({population}: the population's folder), several joined by '+'",
+    )
     evaluate.add_argument("--exclude", type=Path, default=None, help="exclusion list (comparefaces audit writes one)")
     evaluate.add_argument("--folds", type=int, default=0, help="also cross-validate thresholds over K folds of people")
     evaluate.add_argument("--pairs", type=Path, default=None, help="LFW pairs.txt-format file")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -92,20 +93,22 @@ def calibration_from_embeddings(
     model: dict[str, Any],
     dataset: dict[str, Any],
     exclusions: Exclusions | None = None,
-    groups: str | None = None,
+    groups: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """``groups`` (see ``photo_groups``) adds each group of a population as a population of its own
-    (its impostor pairs: within the group), so the thresholds hold for every group that can measure them."""
+    """Each of ``groups`` (groupings, see ``photo_groups``) adds each group of a population as a
+    population of its own (its impostor pairs: within the group, e.g. same sex and nationality: the
+    impostors who look alike), so the thresholds hold for every group that can measure them."""
     if isinstance(populations, EmbeddedSet):
         populations = {str(dataset.get("path_name", "photos")): populations}
     scored: dict[str, dict[str, PairScores]] = {}
     for name, data in populations.items():
         kept, excluded = (exclusions or Exclusions()).apply(data)
         scored[name] = population_scores(kept, excluded)
-        masks = photo_groups(kept, groups) if groups else {}
-        if len(masks) > 1:
-            for group, mask in masks.items():
-                scored[f"{name}:{group}"] = population_scores(kept.subset(mask), restricted(excluded, mask))
+        for spec in groups:
+            masks = photo_groups(kept, spec, name)
+            if len(masks) > 1:
+                for group, mask in masks.items():
+                    scored[f"{name}:{group}"] = population_scores(kept.subset(mask), restricted(excluded, mask))
     kinds = [kind for kind in ("FacePic-FacePic", "FacePic-IDPic") if all(kind in s for s in scored.values())]
     return {
         "format": CALIBRATION_FORMAT,
@@ -143,7 +146,7 @@ def calibrate(
     out: Path,
     description: str = "",
     exclusions: Path | None = None,
-    groups: str | None = None,
+    groups: Sequence[str] = (),
 ) -> dict[str, Any]:
     models = load_models(settings)
     populations = {root.name: embed_directory(models, root) for root in roots}
@@ -161,7 +164,7 @@ def calibrate(
     }
     model = {"id": models.model_id, "sha256": models.file_sha256, "detection_max_side": settings.detection_max_side}
     if groups:
-        dataset["groups"] = groups
+        dataset["groups"] = list(groups)
     result = calibration_from_embeddings(populations, model, dataset, excluded, groups)
     Calibration.from_dict(result)  # refuse to write what the server would refuse to load
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -183,18 +183,41 @@ class Exclusions:
         return kept, np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
 
 
-def photo_groups(data: EmbeddedSet, spec: str) -> dict[str, np.ndarray]:
-    """Group name -> boolean mask over ``data``'s photos. ``spec`` is ``prefix`` (a person's group is
-    the part of the folder name before ``__``, e.g. ``chinese__li-bingbing``: ``chinese``) or a CSV
-    file of ``path,group`` rows, path being a person's folder or ``person/photo`` (header optional)."""
+UNLISTED = "(unlisted)"
+
+
+def group_names(data: EmbeddedSet, part: str, population: str) -> list[str]:
+    """One grouping's name for each photo of ``data``; see ``photo_groups``."""
     keys = [data.key(i) for i in range(len(data.photos))]
-    if spec == "prefix":
-        names = [key.split("/")[0].split("__")[0] if "__" in key.split("/")[0] else "(no prefix)" for key in keys]
-    else:
-        mapping: dict[str, str] = {}
-        with Path(spec).open(newline="") as handle:
-            for row in csv.reader(handle):
-                if len(row) >= 2 and row[0].strip() and row[0].strip().lower() != "path":
-                    mapping[row[0].strip()] = row[1].strip()
-        names = [mapping.get(key, mapping.get(key.split("/")[0], "(unlisted)")) for key in keys]
+    people = [key.split("/")[0] for key in keys]
+    if part == "prefix":
+        return [person.split("__")[0] if "__" in person else "(no prefix)" for person in people]
+    path, _, column = part.rpartition(":") if ":" in part else (part, "", "")
+    file = Path(path.replace("{population}", population))
+    with file.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row and row[0].strip()]
+    if not column:  # path,group rows, path a person's folder or person/photo (header optional)
+        mapping = {row[0].strip(): row[1].strip() for row in rows if len(row) >= 2 and row[0].strip().lower() != "path"}
+        return [mapping.get(key, mapping.get(person, UNLISTED)) for key, person in zip(keys, people, strict=True)]
+    header = [name.strip() for name in rows[0]]
+    if "person" not in header or column not in header:
+        raise ValueError(f"{file}: needs a header with 'person' and {column!r} columns")
+    at, of = header.index("person"), header.index(column)
+    labels = {row[at].strip(): row[of].strip() for row in rows[1:] if len(row) > max(at, of)}
+    return [labels.get(person) or UNLISTED for person in people]
+
+
+def photo_groups(data: EmbeddedSet, spec: str, population: str = "") -> dict[str, np.ndarray]:
+    """Group name -> boolean mask over ``data``'s photos. ``spec`` is one grouping or several joined by
+    ``+`` (a group is then one combination of their values, e.g. ``korean-F``), each:
+
+    - ``prefix``: a person's group is the part of the folder name before ``__`` (``chinese__li-bingbing``:
+      ``chinese``);
+    - ``FILE.csv``: rows of ``path,group``, path a person's folder or ``person/photo`` (header optional);
+    - ``FILE.csv:COLUMN``: a CSV with a header naming ``person`` (the folder name) and ``COLUMN`` (e.g.
+      ``sex``): the people's labels. ``{population}`` in FILE stands for the population's folder name.
+
+    People a file does not list, or lists with an empty value, are in ``(unlisted)``."""
+    groupings = [group_names(data, part, population) for part in spec.split("+")]
+    names = ["-".join(values) for values in zip(*groupings, strict=True)] if groupings else []
     return {name: np.array([n == name for n in names], bool) for name in sorted(set(names))}

@@ -4,6 +4,7 @@ its 95% interval, per population and per group, optionally with thresholds cross
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def evaluate(
     *,
     pairs_file: Path | None = None,
     plot: Path | None = None,
-    groups: str | None = None,
+    groups: Sequence[str] = (),
     exclusions: Path | None = None,
     folds: int = 0,
 ) -> EvaluationReport:
@@ -190,12 +191,13 @@ def evaluate_embeddings(
     *,
     pairs_file: Path | None = None,
     plot: Path | None = None,
-    groups: str | None = None,
+    groups: Sequence[str] = (),
     exclusions: Exclusions | None = None,
     folds: int = 0,
 ) -> EvaluationReport:
     """The report for photos already embedded by the calibrated models, one population per set (no pair
-    crosses populations); ``groups`` splits each further (``photo_groups``)."""
+    crosses populations); each of ``groups`` splits each further (``photo_groups``): a group's impostor
+    pairs are those within it (with a grouping by sex and population: the matched impostors)."""
     if isinstance(populations, EmbeddedSet):
         populations = {"photos": populations}
     exclusions = exclusions or Exclusions()
@@ -209,7 +211,10 @@ def evaluate_embeddings(
         data, excluded = exclusions.apply(raw)
         report.excluded_photos += len(raw.photos) - len(data.photos)
         report.excluded_pairs += len(excluded)
-        masks = photo_groups(data, groups) if groups else {"": np.ones(len(data.photos), bool)}
+        masks = {"": np.ones(len(data.photos), bool)}
+        for spec in groups:
+            grouped = photo_groups(data, spec, population)
+            masks |= grouped if len(grouped) > 1 else {}
         for group, mask in masks.items():
             name = f"{population}:{group}" if group else population
             report.groups[name] = group_report(name, data.subset(mask), restricted(excluded, mask), calibration, folds)

@@ -76,6 +76,27 @@ def test_groups_by_prefix_and_by_csv(tmp_path: Path) -> None:
     assert groups["first"].sum() == 2 and groups["second"].sum() == 1 and groups["(unlisted)"].sum() == 3
 
 
+def test_groups_by_a_label_column_combined_with_the_prefix(tmp_path: Path) -> None:
+    """Matched impostors: same nationality (prefix) and same sex (a person,sex table per population)."""
+    a = synthetic_set(tmp_path, 4, 2, spread=0.3, seed=3, prefix="korean__")
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "asian.csv").write_text(
+        "person,sex,age_band,source\nkorean__person000,F,adult,hand\nkorean__person001,M,,model\n"
+        "korean__person002,F,teen,model\n"
+    )
+    groups = photo_groups(a, f"prefix+{labels}/{{population}}.csv:sex", "asian")
+    assert {name: int(mask.sum()) for name, mask in groups.items()} == {
+        "korean-F": 4,
+        "korean-M": 2,
+        "korean-(unlisted)": 2,
+    }
+    by_age = photo_groups(a, f"{labels}/{{population}}.csv:age_band", "asian")
+    assert by_age["(unlisted)"].sum() == 4 and by_age["teen"].sum() == 2
+    with pytest.raises(ValueError, match="'person' and 'region'"):
+        photo_groups(a, f"{labels}/asian.csv:region", "asian")
+
+
 def test_folds_keep_each_person_whole() -> None:
     labels = np.repeat(np.arange(50), 3)
     folds = person_folds(labels, 5)
@@ -139,14 +160,14 @@ def test_evaluation_flags_a_key_that_does_not_hold_and_names_the_worst_group(
     crowded.face = crowded.face + 0.8 * shift / np.linalg.norm(shift)
     crowded.face = (crowded.face / np.linalg.norm(crowded.face, axis=1, keepdims=True)).astype(np.float32)
     report = evaluate_embeddings(
-        calibration, "m", {"lfw": base, "asian": crowded}, groups="prefix", folds=3, plot=tmp_path / "det.png"
+        calibration, "m", {"lfw": base, "asian": crowded}, groups=["prefix"], folds=3, plot=tmp_path / "det.png"
     )
-    assert set(report.groups) == {"lfw:west", "asian:east"}
-    east = report.groups["asian:east"].pair_types["FacePic-FacePic"].shipped["0.001"]
-    west = report.groups["lfw:west"].pair_types["FacePic-FacePic"].shipped["0.001"]
+    assert set(report.groups) == {"lfw", "asian"}  # a grouping of one group is the population itself
+    east = report.groups["asian"].pair_types["FacePic-FacePic"].shipped["0.001"]
+    west = report.groups["lfw"].pair_types["FacePic-FacePic"].shipped["0.001"]
     assert east.flagged and east.far.value > 0.01  # reported in full, far past any top-1% cap
     assert not west.flagged and west.far.value <= 0.001
-    assert report.worst_group("FacePic-FacePic")[0] == "asian:east"  # type: ignore[index]
+    assert report.worst_group("FacePic-FacePic")[0] == "asian"  # type: ignore[index]
     assert (tmp_path / "det.png").stat().st_size > 10_000
     print_report(report)
     out = capsys.readouterr().out
@@ -173,7 +194,7 @@ def test_a_crowded_group_binds_the_thresholds_when_groups_are_populations(tmp_pa
         0,
     )
     pooled = calibration_from_embeddings({"set": both}, {"id": "m"}, {})
-    grouped = calibration_from_embeddings({"set": both}, {"id": "m"}, {}, groups="prefix")
+    grouped = calibration_from_embeddings({"set": both}, {"id": "m"}, {}, groups=["prefix"])
     entry = grouped["pair_types"]["FacePic-FacePic"]
     assert set(entry["populations"]) == {"set", "set:loose", "set:crowded"}
     assert entry["decided_by"]["0.001"] == "set:crowded"
