@@ -4,13 +4,18 @@ A calibration file is versioned data (JSON), written by ``comparefaces calibrate
 
     {"format": 1, "model": {"id": ..., "sha256": {...}}, "dataset": {...},
      "pair_types": {"FacePic-FacePic": {"genuine_pairs": n, "impostor_pairs": m,
-                                         "cosine_at_far": {"0.01": c, ...}}, ...}}
+                                         "cosine_at_far": {"0.01": c, ...},
+                                         "strata": {"young": {"cosine_at_far": {...}, ...}, ...}}, ...}}
+
+``cosine_at_far`` of a pair type holds for all its pairs; a stratum's (``app.engine.strata``) for the
+pairs of that stratum. A pair's ConfidenceThresholds come from its stratum; SimilarityScore always
+from the face-photo pair type's own table (one scale: clients that hard-code 70/80/90 keep its meaning).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +33,18 @@ class CalibrationError(ValueError):
     pass
 
 
+def never_looser(table: dict[str, float]) -> bool:
+    """A stricter FAR key never has a lower threshold (equal where a key fell back to a stricter one)."""
+    values = [table[far] for far in CALIBRATED_FARS if far in table]
+    return all(-1 < value < 1 for value in values) and values == sorted(values)
+
+
 @dataclass(frozen=True)
 class Calibration:
     model_id: str
     cosine_at_far: dict[str, dict[str, float]]  # pair type -> FAR key -> cosine threshold
     raw: dict[str, Any]
+    strata: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # pair type -> stratum -> ...
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
@@ -48,7 +60,18 @@ class Calibration:
         anchors = [reference[far] for far in ("0.01", "0.001", "0.0001")]
         if not (-1 < anchors[0] < anchors[1] < anchors[2] < 1):
             raise CalibrationError(f"calibration thresholds are not increasing: {anchors}")
-        return cls(model_id=str(data["model"]["id"]), cosine_at_far=table, raw=data)
+        strata = {
+            name: {
+                stratum: {far: float(value) for far, value in part["cosine_at_far"].items()}
+                for stratum, part in entry.get("strata", {}).items()
+            }
+            for name, entry in data["pair_types"].items()
+        }
+        for name, by_stratum in strata.items():
+            for stratum, thresholds in by_stratum.items():
+                if any(far not in thresholds for far in REPORTED_FARS) or not never_looser(thresholds):
+                    raise CalibrationError(f"{name} stratum {stratum!r}: thresholds missing or decreasing")
+        return cls(model_id=str(data["model"]["id"]), cosine_at_far=table, raw=data, strata=strata)
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
@@ -62,9 +85,19 @@ class Calibration:
         ys = [0.0, 70.0, 80.0, 90.0, 100.0]
         return float(np.interp(np.clip(cosine, -1.0, 1.0), xs, ys))
 
-    def thresholds(self, pair_type: str) -> dict[str, float]:
-        """FAR key -> score threshold for this pair type (the keys ConfidenceThresholds reports)."""
-        table = self.cosine_at_far.get(pair_type) or self.cosine_at_far[REFERENCE_PAIR_TYPE]
+    def cosine_thresholds(self, pair_type: str, stratum: str | None = None) -> dict[str, float]:
+        """FAR key -> cosine threshold for a pair of this type (the face-photo pair type's where the
+        calibration lacks it) in this stratum. A pair type without strata has one table; an unknown
+        stratum (None: the faces were not estimated) gets the strictest of its table and every stratum's."""
+        kind = pair_type if pair_type in self.cosine_at_far else REFERENCE_PAIR_TYPE
+        table, by_stratum = self.cosine_at_far[kind], self.strata.get(kind, {})
+        if stratum in by_stratum:
+            return by_stratum[stratum]
+        return {far: max([table[far], *(part[far] for part in by_stratum.values() if far in part)]) for far in table}
+
+    def thresholds(self, pair_type: str, stratum: str | None = None) -> dict[str, float]:
+        """FAR key -> score threshold (the keys ConfidenceThresholds reports)."""
+        table = self.cosine_thresholds(pair_type, stratum)
         return {far: self.score(table[far]) for far in REPORTED_FARS}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 
 from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
 from app.engine.packs import load_models
+from app.engine.strata import STRATA, stratum_codes
 from app.settings import Settings
 from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, photo_groups
 from app.tools.pairs import PairScores, pair_scores
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # A threshold set where the impostor pairs that may pass come from fewer distinct pairs of people
 # than this is too noisy to bind the others (pairs of the same two people are not independent).
 MIN_PERSON_PAIRS_AT_KEY = 10
+FALLBACK = "(strictest measured: too few pairs here)"
 
 
 def summarise(scores: PairScores) -> dict[str, Any]:
@@ -50,14 +52,17 @@ def binds(scores: PairScores, far: str) -> bool:
     return allowed >= MIN_PERSON_PAIRS_AT_KEY and scores.person_pairs_among_top(allowed) >= MIN_PERSON_PAIRS_AT_KEY
 
 
-def combine(populations: dict[str, PairScores]) -> dict[str, Any]:
+def combine(
+    populations: dict[str, PairScores], fallback: dict[str, float] | None = None, *, rates: bool = True
+) -> dict[str, Any]:
     """The strictest threshold per key over the populations that can measure it, with each population's
-    own summary and its rates at the chosen thresholds. Where none can measure a key, or those that can
-    would not make it stricter than the looser key's, the strictest of every population's own
-    threshold for it (never a looser one)."""
+    own summary and (``rates``) its rates at the chosen thresholds. Where none can measure a key, the
+    strictest of every population's own threshold for it, or ``fallback``'s where that is stricter;
+    never below a looser key's."""
     own = {name: summarise(scores) for name, scores in populations.items()}
     chosen: dict[str, float] = {}
     decided_by: dict[str, str] = {}
+    measured: dict[str, bool] = {}
     previous = -1.0
     for far in CALIBRATED_FARS:
         candidates = {name: own[name]["cosine_at_far"][far] for name in populations}
@@ -65,27 +70,68 @@ def combine(populations: dict[str, PairScores]) -> dict[str, Any]:
         name = max(binding or candidates, key=lambda n: candidates[n])
         if candidates[name] <= previous:
             name = max(candidates, key=lambda n: candidates[n])
-        chosen[far] = max(candidates[name], previous)
-        decided_by[far] = name
+        value, decided_by[far] = candidates[name], name
+        if not binding and fallback is not None and fallback[far] > value:
+            value, decided_by[far] = fallback[far], FALLBACK
+        chosen[far] = max(value, previous)
+        measured[far] = bool(binding)
         previous = chosen[far]
-    for name, scores in populations.items():
-        own[name]["at_chosen"] = {
-            far: {"far": far_at(scores, t).as_dict(), "tar": tar_at(scores, t).as_dict()} for far, t in chosen.items()
-        }
+    if rates:
+        for name, scores in populations.items():
+            own[name]["at_chosen"] = {
+                far: {"far": far_at(scores, t).as_dict(), "tar": tar_at(scores, t).as_dict()}
+                for far, t in chosen.items()
+            }
     return {
         "genuine_pairs": sum(int(s.genuine.size) for s in populations.values()),
         "impostor_pairs": sum(s.impostor_total for s in populations.values()),
         "cosine_at_far": {far: round(value, 6) for far, value in chosen.items()},
         "decided_by": decided_by,
+        "measured": measured,
         "populations": own,
     }
 
 
+def stratified(pooled: dict[str, Any], populations: dict[str, dict[str, PairScores]]) -> dict[str, Any]:
+    """Thresholds per stratum (``app.engine.strata``) from ``populations`` (name -> stratum -> pairs).
+    A stratum too small to measure a key takes the strictest threshold measured for it (all pairs, or
+    any stratum), never a looser one."""
+    first = {stratum: combine({name: s[stratum] for name, s in populations.items()}, rates=False) for stratum in STRATA}
+    strictest = {
+        far: max(
+            [pooled["cosine_at_far"][far]]
+            + [part["cosine_at_far"][far] for part in first.values() if part["measured"][far]]
+        )
+        for far in CALIBRATED_FARS
+    }
+    return {stratum: combine({name: s[stratum] for name, s in populations.items()}, strictest) for stratum in STRATA}
+
+
 def population_scores(kept: EmbeddedSet, excluded: np.ndarray) -> dict[str, PairScores]:
-    scores = {"FacePic-FacePic": pair_scores(kept.face, kept.face, kept.labels, symmetric=True, excluded=excluded)}
-    if len(kept.id_style) == len(kept.face):
-        scores["FacePic-IDPic"] = pair_scores(kept.face, kept.id_style, kept.labels, symmetric=False, excluded=excluded)
-    return scores
+    return {
+        kind: pair_scores(left, right, kept.labels, symmetric=symmetric, excluded=excluded)
+        for kind, (left, right, symmetric, _, _) in kept.sides().items()
+    }
+
+
+def stratum_scores(kept: EmbeddedSet, excluded: np.ndarray) -> dict[str, dict[str, PairScores]]:
+    """Pair type -> stratum -> the pairs in it; nothing where the photos' ages were not estimated."""
+    if not kept.has_ages:
+        return {}
+    return {
+        kind: {
+            stratum: pair_scores(
+                left, right, kept.labels, symmetric=symmetric, excluded=excluded, only=in_stratum(ages, code)
+            )
+            for code, stratum in enumerate(STRATA)
+        }
+        for kind, (left, right, symmetric, *ages) in kept.sides().items()
+    }
+
+
+def in_stratum(ages: list[np.ndarray], code: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    left_minor, right_minor = ages
+    return lambda i, j: stratum_codes(left_minor[i], right_minor[j]) == code
 
 
 def calibration_from_embeddings(
@@ -101,21 +147,29 @@ def calibration_from_embeddings(
     if isinstance(populations, EmbeddedSet):
         populations = {str(dataset.get("path_name", "photos")): populations}
     scored: dict[str, dict[str, PairScores]] = {}
+    by_stratum: dict[str, dict[str, dict[str, PairScores]]] = {}
     for name, data in populations.items():
         kept, excluded = (exclusions or Exclusions()).apply(data)
-        scored[name] = population_scores(kept, excluded)
+        parts = {name: (kept, excluded)}
         for spec in groups:
             masks = photo_groups(kept, spec, name)
             if len(masks) > 1:
                 for group, mask in masks.items():
-                    scored[f"{name}:{group}"] = population_scores(kept.subset(mask), restricted(excluded, mask))
+                    parts[f"{name}:{group}"] = (kept.subset(mask), restricted(excluded, mask))
+        for part, (photos, skipped) in parts.items():
+            scored[part] = population_scores(photos, skipped)
+            by_stratum[part] = stratum_scores(photos, skipped)
     kinds = [kind for kind in ("FacePic-FacePic", "FacePic-IDPic") if all(kind in s for s in scored.values())]
+    pair_types = {kind: combine({name: s[kind] for name, s in scored.items()}) for kind in kinds}
+    for kind, entry in pair_types.items():
+        if all(kind in parts for parts in by_stratum.values()):
+            entry["strata"] = stratified(entry, {name: parts[kind] for name, parts in by_stratum.items()})
     return {
         "format": CALIBRATION_FORMAT,
         "model": model,
         "dataset": dataset,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "pair_types": {kind: combine({name: s[kind] for name, s in scored.items()}) for kind in kinds},
+        "pair_types": pair_types,
         "notes": (
             "cosine_at_far[far]: the strictest of the populations' own thresholds (the cosine at or above "
             f"which that share of its impostor pairs scores; a population binds a key where the impostor pairs "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -13,9 +13,12 @@ import numpy as np
 from app.engine.engine import largest_face
 from app.engine.geometry import align_face, id_portrait_crop
 from app.engine.packs import LoadedModels
+from app.engine.types import ImageType, pair_type
 from app.errors import ApiError
 
 log = logging.getLogger(__name__)
+FACE_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC)
+ID_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.ID_PIC)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # The stand-in for a second-generation ID card chip portrait (102x126): head and shoulders with
 # margin (the face box is about half the width), a plain light background, slightly soft, and a
@@ -34,17 +37,43 @@ class EmbeddedSet:
     face: np.ndarray  # (N, D) embeddings of the photos as they are
     id_style: np.ndarray  # (N, D) embeddings of ID-style portraits made from the same photos
     missed: int  # photos in which no face was found (left out)
+    face_minor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) P(under 18), as seen
+    id_minor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) the same, on the portrait
 
     def key(self, index: int) -> str:
         """``person/photo`` of a photo: how exclusion lists and group files name it."""
         path = self.photos[index]
         return f"{path.parent.name}/{path.name}"
 
+    def sides(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]]:
+        """Pair type -> (left embeddings, right embeddings, symmetric, left P(minor), right P(minor)):
+        photo against photo, and (with ID-style portraits) photo against another photo's portrait."""
+        sides = {FACE_PAIRS: (self.face, self.face, True, self.face_minor, self.face_minor)}
+        if len(self.id_style) == len(self.face):
+            sides[ID_PAIRS] = (self.face, self.id_style, False, self.face_minor, self.id_minor)
+        return sides
+
+    @property
+    def has_ages(self) -> bool:
+        return len(self.face_minor) == len(self.face) and len(self.id_minor) == len(self.id_style)
+
     def subset(self, keep: np.ndarray) -> EmbeddedSet:
         """The photos where ``keep`` (a boolean mask) is true; people keep their indices."""
         photos = [path for path, kept in zip(self.photos, keep, strict=True) if kept]
-        id_style = self.id_style[keep] if len(self.id_style) == len(self.face) else self.id_style
-        return EmbeddedSet(self.people, photos, self.labels[keep], self.face[keep], id_style, self.missed)
+
+        def rows(values: np.ndarray) -> np.ndarray:
+            return values[keep] if len(values) == len(self.face) else values
+
+        return EmbeddedSet(
+            self.people,
+            photos,
+            self.labels[keep],
+            self.face[keep],
+            rows(self.id_style),
+            self.missed,
+            rows(self.face_minor),
+            rows(self.id_minor),
+        )
 
 
 def list_people(root: Path) -> list[tuple[str, list[Path]]]:

@@ -13,14 +13,22 @@ import numpy as np
 from app.engine.build import engine_for
 from app.engine.calibration import CALIBRATED_FARS, Calibration
 from app.engine.packs import load_models
-from app.engine.types import ImageType, pair_type
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, photo_groups
+from app.tools.calibrate import stratum_scores
+from app.tools.dataset import FACE_PAIRS, ID_PAIRS, EmbeddedSet, Exclusions, embed_directory, photo_groups
 from app.tools.pairs import PairScores, pair_scores
-from app.tools.rates import CrossValidated, Rate, cross_validate, far_at, format_rate, own_threshold, restricted, tar_at
-
-FACE_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC)
-ID_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.ID_PIC)
+from app.tools.rates import (
+    CrossValidated,
+    Rate,
+    cross_validate,
+    far_across,
+    far_at,
+    format_rate,
+    own_threshold,
+    restricted,
+    tar_across,
+    tar_at,
+)
 
 
 @dataclass
@@ -50,6 +58,8 @@ class PairTypeReport:
     own_tar: dict[str, float]  # TAR at this data's own thresholds: tuned on the very people scored
     cross_validated: CrossValidated | None = None
     scores: PairScores | None = field(default=None, repr=False)
+    strata: dict[str, PairTypeReport] = field(default_factory=dict)  # each stratum's pairs at its thresholds
+    per_request: dict[str, ShippedKey] = field(default_factory=dict)  # every pair at its stratum's thresholds
 
 
 @dataclass
@@ -170,18 +180,28 @@ def group_report(
     name: str, data: EmbeddedSet, excluded: np.ndarray, calibration: Calibration, folds: int
 ) -> GroupReport:
     report = GroupReport(name, len(data.photos), int(np.unique(data.labels).size))
-    kinds = {FACE_PAIRS: (data.face, data.face, True)}
-    if len(data.id_style) == len(data.face):
-        kinds[ID_PAIRS] = (data.face, data.id_style, False)
-    for kind, (left, right, symmetric) in kinds.items():
+    by_stratum = stratum_scores(data, excluded)
+    for kind, (left, right, symmetric, _, _) in data.sides().items():
         scores = pair_scores(left, right, data.labels, symmetric=symmetric, excluded=excluded)
         entry = report_for(scores, calibration.cosine_at_far.get(kind, {}))
         if folds > 1:
             entry.cross_validated = cross_validate(
                 left, right, data.labels, symmetric=symmetric, excluded=excluded, folds=folds
             )
+        if kind in calibration.strata and kind in by_stratum:
+            stratum_report(entry, by_stratum[kind], calibration.strata[kind])
         report.pair_types[kind] = entry
     return report
+
+
+def stratum_report(entry: PairTypeReport, scores: dict[str, PairScores], shipped: dict[str, dict[str, float]]) -> None:
+    """Each stratum's pairs at its own shipped thresholds, and all pairs at their stratum's (what
+    requests meet: ConfidenceThresholds are the stratum's)."""
+    entry.strata = {stratum: report_for(scores[stratum], shipped[stratum]) for stratum in shipped if stratum in scores}
+    for far in CALIBRATED_FARS:
+        parts = [(scores[stratum], table[far]) for stratum, table in shipped.items() if far in table]
+        if parts:
+            entry.per_request[far] = ShippedKey(far, float("nan"), far_across(parts), tar_across(parts))
 
 
 def evaluate_embeddings(
@@ -290,12 +310,13 @@ def print_report(report: EvaluationReport) -> None:
         print(f"\n== {name}: {group.photos} photos, {group.people} people")
         for kind, entry in group.pair_types.items():
             print(f"{kind}: {entry.genuine_pairs} genuine / {entry.impostor_pairs} impostor pairs")
-            for far_key, key in entry.shipped.items():
-                flag = " !" if key.flagged else "  "
-                print(
-                    f" {flag}shipped FAR {far_key:>7} (cos {key.cosine:.4f}): FAR {format_rate(key.far)} "
-                    f"= {key.ratio:.1f}x the key; TAR {key.tar.value:.4f}"
-                )
+            print_keys(entry.shipped)
+            for stratum, part in entry.strata.items():
+                print(f"   stratum {stratum}: {part.genuine_pairs} genuine / {part.impostor_pairs} impostor pairs")
+                print_keys(part.shipped, indent="     ")
+            if entry.per_request:
+                print("   every pair at its stratum's thresholds (what requests are answered with):")
+                print_keys(entry.per_request, indent="     ")
             own = "  ".join(f"{far}: {tar:.4f}" for far, tar in entry.own_tar.items())
             print(f"   TAR at this data's own thresholds (tuned on these people): {own}")
             if entry.cross_validated is not None:
@@ -311,7 +332,8 @@ def print_report(report: EvaluationReport) -> None:
         worst = report.worst_group(kind)
         if worst:
             print(f"\nworst group, {kind} at the shipped 1e-3 threshold: highest FAR {worst[0]}, lowest TAR {worst[1]}")
-    if len(report.groups) > 1:
+    stratified = any(entry.per_request for group in report.groups.values() for entry in group.pair_types.values())
+    if len(report.groups) > 1 or stratified:
         print_side_by_side(report)
     if report.pairs_accuracy is not None:
         print(
@@ -320,14 +342,26 @@ def print_report(report: EvaluationReport) -> None:
         )
 
 
+def print_keys(keys: dict[str, ShippedKey], indent: str = " ") -> None:
+    for far_key, key in keys.items():
+        flag = "!" if key.flagged else " "
+        cosine = "" if np.isnan(key.cosine) else f" (cos {key.cosine:.4f})"
+        print(
+            f"{indent}{flag} shipped FAR {far_key:>7}{cosine}: FAR {format_rate(key.far)} "
+            f"= {key.ratio:.1f}x the key; TAR {key.tar.value:.4f} [{key.tar.interval[0]:.4f}, {key.tar.interval[1]:.4f}]"
+        )
+
+
 def print_side_by_side(report: EvaluationReport) -> None:
     """One line per group and pair type: FAR (x key) and TAR at each shipped threshold."""
     print("\ngroup | pairs | " + " | ".join(f"FAR@{k} (x key) TAR" for k in ("0.01", "0.001", "0.0001")))
     for name, group in report.groups.items():
         for kind, entry in group.pair_types.items():
-            cells = [
-                f"{key.far.value:.1e} ({key.ratio:.1f}x{'!' if key.flagged else ''}) {key.tar.value:.3f}"
-                for far_key, key in entry.shipped.items()
-                if far_key in ("0.01", "0.001", "0.0001")
-            ]
-            print(f"{name} | {kind} | " + " | ".join(cells))
+            rows = {"": entry.shipped} | ({" per request": entry.per_request} if entry.per_request else {})
+            for label, keys in rows.items():
+                cells = [
+                    f"{key.far.value:.1e} ({key.ratio:.1f}x{'!' if key.flagged else ''}) {key.tar.value:.3f}"
+                    for far_key, key in keys.items()
+                    if far_key in ("0.01", "0.001", "0.0001")
+                ]
+                print(f"{name} | {kind}{label} | " + " | ".join(cells))

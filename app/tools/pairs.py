@@ -10,6 +10,7 @@ stand behind it (``app.tools.calibrate``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -29,7 +30,7 @@ class PairScores:
     top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # highest impostor cosines, descending
     top_people: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # their two people, lower first
     photos_per_person: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # by person label
-    symmetric: bool = True
+    impostors_between: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int32))  # (P, P) pair counts
 
     @property
     def impostor_total(self) -> int:
@@ -83,30 +84,28 @@ class PairScores:
         weights[:, present] = counts.reshape(BOOTSTRAP_REPLICATES, present.size)
         return weights
 
-    def resampled_far(self, threshold: float) -> np.ndarray:
-        """FAR at ``threshold`` in each resample of the people: a pair of people (a, b) drawn w_a and
-        w_b times counts w_a * w_b times."""
+    def resampled_counts(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """(false accepts, impostor pairs) at ``threshold`` in each resample of the people: the pairs
+        between people a and b, drawn w_a and w_b times, count w_a * w_b times."""
         weights = self.bootstrap_weights
         pairs, counts = self.impostor_people_at_or_above(threshold)
         passed = np.zeros(weights.shape[0])
         for start in range(0, len(pairs), 20_000):
             chunk = slice(start, start + 20_000)
             passed += (weights[:, pairs[chunk, 0]] * weights[:, pairs[chunk, 1]]) @ counts[chunk]
-        by_photos = weights @ self.photos_per_person
-        same_person = (weights**2) @ (self.photos_per_person.astype(np.float64) ** 2)
-        total = (by_photos**2 - same_person) * (0.5 if self.symmetric else 1.0)
+        return passed, ((weights @ self.impostors_between) * weights).sum(axis=1)
+
+    def resampled_far(self, threshold: float) -> np.ndarray:
+        passed, total = self.resampled_counts(threshold)
         return np.divide(passed, total, out=np.zeros_like(passed), where=total > 0)
 
-    def resampled_tar(self, threshold: float) -> np.ndarray:
-        """TAR at ``threshold`` in each resample of the people."""
+    def resampled_genuine(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """(genuine pairs passing, genuine pairs) at ``threshold`` in each resample of the people."""
         weights = self.bootstrap_weights
         people = self.photos_per_person.size
         pairs = np.bincount(self.genuine_people, minlength=people).astype(np.float64)
-        passed = np.bincount(self.genuine_people[self.genuine >= np.float32(threshold)], minlength=people).astype(
-            np.float64
-        )
-        totals = weights @ pairs
-        return np.divide(weights @ passed, totals, out=np.zeros(weights.shape[0]), where=totals > 0)
+        passing = self.genuine_people[self.genuine >= np.float32(threshold)]
+        return weights @ np.bincount(passing, minlength=people).astype(np.float64), weights @ pairs
 
 
 def pair_scores(
@@ -116,12 +115,15 @@ def pair_scores(
     *,
     symmetric: bool,
     excluded: np.ndarray | None = None,
+    only: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     chunk: int = 512,
 ) -> PairScores:
     """Cosines of every pair (i from left, j from right) with i != j (i < j when ``symmetric``),
-    except the (i, j) index pairs in ``excluded`` (either order): all genuine and all impostor ones,
-    with their people. ``left`` and ``right`` are the same photos (``labels`` for both)."""
+    except the (i, j) index pairs in ``excluded`` (either order) and, with ``only``, the pairs for which
+    ``only(i[:, None], j[None, :])`` is false: all genuine and all impostor ones, with their people.
+    ``left`` and ``right`` are the same photos (``labels`` for both)."""
     n = len(left)
+    people = int(labels.max()) + 1 if labels.size else 0
     columns = np.arange(len(right))
     dropped = np.zeros((0, 2), np.int64) if excluded is None else np.asarray(excluded, np.int64).reshape(-1, 2)
     dropped = np.concatenate([dropped, dropped[:, ::-1]])
@@ -133,16 +135,21 @@ def pair_scores(
             valid = columns[None, :] > rows[:, None] if symmetric else columns[None, :] != rows[:, None]
             here = dropped[(dropped[:, 0] >= rows[0]) & (dropped[:, 0] <= rows[-1])]
             valid[here[:, 0] - start, here[:, 1]] = False
+            if only is not None:
+                valid &= only(rows[:, None], columns[None, :])
             same = labels[rows][:, None] == labels[None, :]
             yield sims, valid & same, valid & ~same, rows
 
     genuine: list[np.ndarray] = []
     genuine_people: list[np.ndarray] = []
     impostor: list[np.ndarray] = []
+    between = np.zeros(people * people, np.int64)
     for sims, genuine_cells, impostor_cells, rows in blocks():
         genuine.append(sims[genuine_cells])
         genuine_people.append(np.broadcast_to(labels[rows][:, None], sims.shape)[genuine_cells])
         impostor.append(sims[impostor_cells].astype(np.float32))
+        row, column = np.nonzero(impostor_cells)
+        between += np.bincount(labels[rows[row]] * people + labels[column], minlength=people * people)
     everything = np.concatenate(impostor) if impostor else np.zeros(0, np.float32)
     everything.sort()
 
@@ -151,21 +158,21 @@ def pair_scores(
     top_people = np.zeros((0, 2), np.int64)
     if kept:  # a second pass: the people of every impostor pair at or above the kept floor
         floor = everything[everything.size - kept]
-        scores, people = [], []
+        scores, pair_people = [], []
         for sims, _, impostor_cells, rows in blocks():
             above = impostor_cells & (sims.astype(np.float32) >= floor)
             row, column = np.nonzero(above)
             scores.append(sims[row, column].astype(np.float32))
-            people.append(np.sort(np.stack([labels[rows[row]], labels[column]], axis=1), axis=1))
+            pair_people.append(np.sort(np.stack([labels[rows[row]], labels[column]], axis=1), axis=1))
         top = np.concatenate(scores)
         order = np.argsort(-top, kind="stable")
-        top, top_people = top[order], np.concatenate(people)[order].astype(np.int64)
+        top, top_people = top[order], np.concatenate(pair_people)[order].astype(np.int64)
     return PairScores(
         genuine=np.concatenate(genuine) if genuine else np.zeros(0, np.float32),
         impostor=everything,
         genuine_people=np.concatenate(genuine_people).astype(np.int64) if genuine_people else np.zeros(0, np.int64),
         top=top,
         top_people=top_people,
-        photos_per_person=np.bincount(labels, minlength=int(labels.max()) + 1 if labels.size else 0),
-        symmetric=symmetric,
+        photos_per_person=np.bincount(labels, minlength=people),
+        impostors_between=between.reshape(people, people).astype(np.int32),
     )

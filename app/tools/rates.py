@@ -4,6 +4,7 @@ were not tuned on (per-person cross-validation)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,26 +82,44 @@ def percentile_interval(samples: np.ndarray) -> tuple[float, float]:
 def far_at(scores: PairScores, threshold: float) -> Rate:
     """FAR at ``threshold``, every impostor pair counted, with its people-resampled interval and the
     number of distinct person pairs behind it (where the pairs' people were kept)."""
-    count = scores.impostors_at_or_above(threshold)
-    if not scores.knows_people_at(threshold) or scores.photos_per_person.size == 0:
-        return Rate(count, scores.impostor_total)
-    return Rate(
-        count,
-        scores.impostor_total,
-        resampled=percentile_interval(scores.resampled_far(threshold)),
-        sources=scores.person_pairs_at_or_above(threshold),
-    )
+    return far_across([(scores, threshold)])
 
 
 def tar_at(scores: PairScores, threshold: float) -> Rate:
-    passed = scores.genuine >= np.float32(threshold)
-    if scores.genuine_people.size != scores.genuine.size or scores.photos_per_person.size == 0:
-        return Rate(int(passed.sum()), int(scores.genuine.size))
+    return tar_across([(scores, threshold)])
+
+
+def far_across(parts: Sequence[tuple[PairScores, float]]) -> Rate:
+    """FAR over several sets of pairs of the same people (the strata of a population), each at its own
+    threshold: what a request meets when its thresholds are its stratum's."""
+    count = sum(scores.impostors_at_or_above(t) for scores, t in parts)
+    total = sum(scores.impostor_total for scores, _ in parts)
+    if not all(scores.knows_people_at(t) and scores.photos_per_person.size for scores, t in parts):
+        return Rate(count, total)
+    passed, pairs = (sum(counts) for counts in zip(*(s.resampled_counts(t) for s, t in parts), strict=True))
+    behind = [scores.impostor_people_at_or_above(t)[0] for scores, t in parts]
+    everyone = np.concatenate(behind) if behind else np.zeros((0, 2), np.int64)
     return Rate(
-        int(passed.sum()),
-        int(scores.genuine.size),
-        resampled=percentile_interval(scores.resampled_tar(threshold)),
-        sources=int(np.unique(scores.genuine_people).size),
+        count,
+        total,
+        resampled=percentile_interval(np.divide(passed, pairs, out=np.zeros_like(passed), where=pairs > 0)),
+        sources=len(np.unique(everyone, axis=0)) if everyone.size else 0,
+    )
+
+
+def tar_across(parts: Sequence[tuple[PairScores, float]]) -> Rate:
+    """TAR over several sets of genuine pairs (the strata of a population), each at its own threshold."""
+    count = sum(scores.genuine_at_or_above(t) for scores, t in parts)
+    total = sum(int(scores.genuine.size) for scores, _ in parts)
+    if not all(s.genuine_people.size == s.genuine.size and s.photos_per_person.size for s, _ in parts):
+        return Rate(count, total)
+    passed, pairs = (sum(counts) for counts in zip(*(s.resampled_genuine(t) for s, t in parts), strict=True))
+    people = np.unique(np.concatenate([scores.genuine_people for scores, _ in parts]))
+    return Rate(
+        count,
+        total,
+        resampled=percentile_interval(np.divide(passed, pairs, out=np.zeros_like(passed), where=pairs > 0)),
+        sources=int(people.size),
     )
 
 

@@ -44,3 +44,47 @@ def test_threshold_at_far_lets_through_at_most_that_share() -> None:
         threshold = threshold_at_far(impostors, impostors.size, far)
         passed = (impostors >= threshold).sum()
         assert passed == int(far * impostors.size)
+
+
+STRATIFIED = {
+    **DATA,
+    "pair_types": {
+        "FacePic-FacePic": {
+            "cosine_at_far": {"0.01": 0.30, "0.001": 0.40, "0.0001": 0.50},
+            "strata": {
+                "young": {"cosine_at_far": {"0.01": 0.42, "0.001": 0.52, "0.0001": 0.52}},
+                "adult": {"cosine_at_far": {"0.01": 0.28, "0.001": 0.37, "0.0001": 0.49}},
+            },
+        }
+    },
+}
+
+
+def test_a_pair_gets_its_stratums_thresholds_on_the_one_score_scale() -> None:
+    calibration = Calibration.from_dict(STRATIFIED)
+    young = calibration.thresholds("FacePic-FacePic", "young")
+    adult = calibration.thresholds("FacePic-FacePic", "adult")
+    assert young["0.001"] == pytest.approx(calibration.score(0.52)) and young["0.001"] > 80
+    assert adult["0.001"] == pytest.approx(calibration.score(0.37)) and adult["0.001"] < 80
+    assert calibration.score(0.40) == pytest.approx(80)  # SimilarityScore does not move with the stratum
+
+
+def test_a_pair_whose_faces_were_not_estimated_gets_the_strictest_of_every_stratum() -> None:
+    calibration = Calibration.from_dict(STRATIFIED)
+    unknown = calibration.cosine_thresholds("FacePic-FacePic", None)
+    assert unknown == {"0.01": 0.42, "0.001": 0.52, "0.0001": 0.52}
+    assert calibration.cosine_thresholds("FacePic-IDPic", "young") == {"0.01": 0.42, "0.001": 0.52, "0.0001": 0.52}
+
+
+def test_a_stratum_with_a_looser_stricter_key_is_refused() -> None:
+    broken = {
+        **DATA,
+        "pair_types": {
+            "FacePic-FacePic": {
+                "cosine_at_far": {"0.01": 0.30, "0.001": 0.40, "0.0001": 0.50},
+                "strata": {"young": {"cosine_at_far": {"0.01": 0.42, "0.001": 0.41, "0.0001": 0.52}}},
+            }
+        },
+    }
+    with pytest.raises(CalibrationError, match="young"):
+        Calibration.from_dict(broken)

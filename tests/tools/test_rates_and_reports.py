@@ -171,7 +171,7 @@ def test_evaluation_flags_a_key_that_does_not_hold_and_names_the_worst_group(
     assert (tmp_path / "det.png").stat().st_size > 10_000
     print_report(report)
     out = capsys.readouterr().out
-    assert "!shipped FAR   0.001" in out and "cross-validated (3 folds" in out and "worst group" in out
+    assert "! shipped FAR   0.001" in out and "cross-validated (3 folds" in out and "worst group" in out
     plot_det(report, tmp_path / "again.png")
 
 
