@@ -30,4 +30,4 @@ def pair_stratum(p_minor_first: float | None, p_minor_second: float | None) -> s
     """The stratum of one pair; None when a face's age was not estimated (the strictest thresholds)."""
     if p_minor_first is None or p_minor_second is None:
         return None
-    return STRATA[int(stratum_codes(np.float32(p_minor_first), np.float32(p_minor_second)))]
+    return STRATA[int(stratum_codes(np.asarray(p_minor_first), np.asarray(p_minor_second)))]

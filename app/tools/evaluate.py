@@ -346,9 +346,10 @@ def print_keys(keys: dict[str, ShippedKey], indent: str = " ") -> None:
     for far_key, key in keys.items():
         flag = "!" if key.flagged else " "
         cosine = "" if np.isnan(key.cosine) else f" (cos {key.cosine:.4f})"
+        low, high = key.tar.interval
         print(
             f"{indent}{flag} shipped FAR {far_key:>7}{cosine}: FAR {format_rate(key.far)} "
-            f"= {key.ratio:.1f}x the key; TAR {key.tar.value:.4f} [{key.tar.interval[0]:.4f}, {key.tar.interval[1]:.4f}]"
+            f"= {key.ratio:.1f}x the key; TAR {key.tar.value:.4f} [{low:.4f}, {high:.4f}]"
         )
 
 
