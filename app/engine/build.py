@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.engine.calibration import Calibration
 from app.engine.engine import FaceEngine
 from app.engine.packs import BUNDLED_CALIBRATIONS, LoadedModels, ModelPackError, load_models
+from app.engine.traits import TraitEstimator
 from app.settings import Settings
 
 
@@ -36,6 +37,9 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
             f"{models.calibration_path} was measured with COMPAREFACES_DETECTION_MAX_SIDE={measured_side}, "
             f"not {settings.detection_max_side}: landmarks, and so scores, depend on it. Set it back, or run: {command}"
         )
+    ages = calibration.raw.get("model", {}).get("ages")
+    if ages is not None and ages != TraitEstimator.model_id:
+        raise ModelPackError(f"{models.calibration_path} was measured with age estimates of {ages!r}. Run: {command}")
     return FaceEngine(
         models.detector,
         models.recognizer,
@@ -43,4 +47,10 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
         model_id=models.model_id,
         max_image_pixels=settings.max_image_pixels,
         jpeg_decode_min_side=settings.jpeg_decode_min_side,
+        ages=age_estimator(settings) if calibration.strata else None,
     )
+
+
+def age_estimator(settings: Settings) -> TraitEstimator:
+    """The apparent-age estimate that chooses a pair's stratum (its thresholds)."""
+    return TraitEstimator.load(settings.execution_provider, settings.detector_threads)

@@ -14,7 +14,8 @@ import numpy as np
 
 from app.engine.calibration import Calibration
 from app.engine.geometry import align_face
-from app.engine.types import Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
+from app.engine.strata import pair_stratum
+from app.engine.types import AgeEstimator, Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
 from app.errors import NoFaceDetected
 from app.images.decode import decode_image
 
@@ -60,10 +61,12 @@ class FaceEngine:
         model_id: str,
         max_image_pixels: int = 40_000_000,
         jpeg_decode_min_side: int = 0,
+        ages: AgeEstimator | None = None,
     ) -> None:
         self.detector = detector
         self.recognizer = recognizer
         self.calibration = calibration
+        self.ages = ages  # for calibrations with strata: which impostors a pair is measured against
         self.model_id = model_id
         self.max_image_pixels = max_image_pixels
         self.jpeg_decode_min_side = jpeg_decode_min_side
@@ -106,10 +109,20 @@ class FaceEngine:
             )
         with self._stage("embed"):
             embeddings = self.recognizer.embed(crops)
+        minors = self.minor_probability(
+            [(pixels, face.landmarks) for (pixels, _), face in zip(images, found, strict=True)]
+        )
         return [
-            Face(embedding=vector, box=face.box, landmarks=face.landmarks, detector_score=face.score, image_type=kind)
-            for vector, face, (_, kind) in zip(embeddings, found, images, strict=True)
+            Face(vector, face.box, face.landmarks, face.score, kind, minor)
+            for vector, face, (_, kind), minor in zip(embeddings, found, images, minors, strict=True)
         ]
+
+    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
+        """How likely each face looks under 18, where the engine estimates ages (else None each)."""
+        if self.ages is None or not faces:
+            return [None] * len(faces)
+        with self._stage("age"):
+            return [float(p) for p in self.ages.minor_probability(faces)]
 
     def inspect_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[ImageInspection]:
         """``embed_pixels`` showing its work (for the demo page and ``comparefaces compare --annotate``):
@@ -124,12 +137,18 @@ class FaceEngine:
         ]
         present = [crop for crop in crops if crop is not None]
         embeddings = iter(self.recognizer.embed(np.stack(present)) if present else [])
+        compared = [
+            (pixels, faces[index].landmarks)
+            for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
+            if index is not None
+        ]
+        minors = iter(self.minor_probability(compared))
         inspections = []
         for (_, kind), faces, index, crop in zip(images, found, chosen, crops, strict=True):
             face = None
             if index is not None:
                 detected = faces[index]
-                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind)
+                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind, next(minors))
             inspections.append(ImageInspection(faces=faces, compared=index, crop=crop, face=face))
         return inspections
 
@@ -153,11 +172,13 @@ class FaceEngine:
     def compare(self, first: Face, second: Face) -> Comparison:
         cosine = float(np.clip(np.dot(first.embedding, second.embedding), -1.0, 1.0))
         kind = pair_type(first.image_type, second.image_type)
+        stratum = pair_stratum(first.p_minor, second.p_minor)
         return Comparison(
             score=self.calibration.score(cosine),
             cosine=cosine,
-            thresholds=self.calibration.thresholds(kind),
+            thresholds=self.calibration.thresholds(kind, stratum),
             pair_type=kind,
+            stratum=stratum,
         )
 
     def close(self) -> None:
@@ -170,5 +191,6 @@ class FaceEngine:
         """Run every model once so the first request does not pay for lazy initialisation."""
         blank = np.full((128, 128, 3), 127, dtype=np.uint8)
         self.detector.detect(blank)
+        self.minor_probability([(blank, np.array([[40, 50], [88, 50], [64, 70], [45, 95], [83, 95]], np.float32))])
         size = self.recognizer.input_size
         self.recognizer.embed(np.zeros((2, size, size, 3), dtype=np.uint8))

@@ -7,6 +7,7 @@ compared against; they are never returned as facts about a person.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -82,6 +83,13 @@ class TraitEstimator:
         return cls(
             onnxruntime_network(age, provider, intra_op_threads), onnxruntime_network(sex, provider, intra_op_threads)
         )
+
+    model_id = "dlib-age-v1"
+
+    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(N,) the age network's probability that each face looks under 18 (the age network only)."""
+        chips = np.stack([trait_chip(image, landmarks, AGE_CHIP) for image, landmarks in faces])
+        return mass_below(self._age.run(trait_blob(chips))[0].reshape(len(faces), -1), 18)
 
     def estimate(self, faces: list[tuple[np.ndarray, np.ndarray]]) -> list[Traits]:
         """One ``Traits`` per (BGR image, (5, 2) landmarks), all faces in one call per network."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -42,6 +43,7 @@ class Face:
     landmarks: np.ndarray
     detector_score: float
     image_type: ImageType = ImageType.FACE_PIC
+    p_minor: float | None = None  # how likely the face looks under 18 (None: not estimated)
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,20 @@ class Comparison:
     cosine: float
     thresholds: dict[str, float]  # false accept rate key ("0.001") -> score threshold
     pair_type: str
+    stratum: str | None = None  # whose impostors the thresholds were measured on (app.engine.strata)
 
 
 class Detector(Protocol):
     def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
         """All faces in a BGR uint8 image, in its own pixel coordinates."""
+        ...
+
+
+class AgeEstimator(Protocol):
+    model_id: str
+
+    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(N,) how likely each face (BGR image, (5, 2) landmarks) looks under 18."""
         ...
 
 

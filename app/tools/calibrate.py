@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.build import age_estimator
 from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
 from app.engine.packs import load_models
 from app.engine.strata import STRATA, stratum_codes
@@ -203,7 +204,8 @@ def calibrate(
     groups: Sequence[str] = (),
 ) -> dict[str, Any]:
     models = load_models(settings)
-    populations = {root.name: embed_directory(models, root) for root in roots}
+    ages = age_estimator(settings)
+    populations = {root.name: embed_directory(models, root, ages=ages) for root in roots}
     excluded = Exclusions.read(exclusions) if exclusions else Exclusions()
     dataset = {
         "description": description or ", ".join(populations),
@@ -216,7 +218,12 @@ def calibrate(
         },
         "populations": {name: dataset_entry(name, data, "") for name, data in populations.items()},
     }
-    model = {"id": models.model_id, "sha256": models.file_sha256, "detection_max_side": settings.detection_max_side}
+    model = {
+        "id": models.model_id,
+        "sha256": models.file_sha256,
+        "detection_max_side": settings.detection_max_side,
+        "ages": ages.model_id,
+    }
     if groups:
         dataset["groups"] = list(groups)
     result = calibration_from_embeddings(populations, model, dataset, excluded, groups)

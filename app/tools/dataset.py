@@ -13,7 +13,7 @@ import numpy as np
 from app.engine.engine import largest_face
 from app.engine.geometry import align_face, id_portrait_crop
 from app.engine.packs import LoadedModels
-from app.engine.types import ImageType, pair_type
+from app.engine.types import AgeEstimator, ImageType, pair_type
 from app.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,16 @@ def id_style_version(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     return decoded
 
 
-def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = True, batch: int = 64) -> EmbeddedSet:
+def embed_directory(
+    models: LoadedModels,
+    root: Path,
+    *,
+    with_id_style: bool = True,
+    batch: int = 64,
+    ages: AgeEstimator | None = None,
+) -> EmbeddedSet:
+    """Every photo's largest face embedded as it is and as an ID-style portrait, and (with ``ages``)
+    how likely each looks under 18."""
     size = models.recognizer.input_size
     people: list[str] = []
     photos: list[Path] = []
@@ -122,12 +131,18 @@ def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = T
     id_style: list[np.ndarray] = []
     face_crops: list[np.ndarray] = []
     id_crops: list[np.ndarray] = []
+    minors: dict[str, list[np.ndarray]] = {"face": [], "id": []}
+    seen: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"face": [], "id": []}  # (image, landmarks)
 
     def flush() -> None:  # embed as we go: crops of a large recognizer input would not fit in memory
         if face_crops:
             face.append(models.recognizer.embed(np.stack(face_crops)))
         if id_crops:
             id_style.append(models.recognizer.embed(np.stack(id_crops)))
+        for version, faces in seen.items():
+            if ages is not None and faces:
+                minors[version].append(ages.minor_probability(faces))
+            faces.clear()
         face_crops.clear()
         id_crops.clear()
 
@@ -146,12 +161,14 @@ def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = T
                     id_image = id_style_version(image, detected.box)
                     id_face = largest_face(models.detector.detect(id_image))
                     id_crops.append(align_face(id_image, id_face.landmarks, size))
+                    seen["id"].append((id_image, id_face.landmarks))
             except ApiError:
                 missed += 1
                 continue
             photos.append(path)
             labels.append(person_index)
             face_crops.append(align_face(image, detected.landmarks, size))
+            seen["face"].append((image, detected.landmarks))
             if len(face_crops) >= batch:
                 flush()
         if person_index % 500 == 0:
@@ -160,7 +177,13 @@ def embed_directory(models: LoadedModels, root: Path, *, with_id_style: bool = T
     dim = face[0].shape[1] if face else 0
     face_all = np.concatenate(face) if face else np.zeros((0, dim), np.float32)
     id_all = np.concatenate(id_style) if id_style else face_all[:0]
-    return EmbeddedSet(people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed)
+    face_minor, id_minor = (
+        np.concatenate(minors[version]).astype(np.float32) if minors[version] else np.zeros(0, np.float32)
+        for version in ("face", "id")
+    )
+    return EmbeddedSet(
+        people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed, face_minor, id_minor
+    )
 
 
 @dataclass(frozen=True)
