@@ -44,7 +44,10 @@ def summarise(scores: PairScores) -> dict[str, Any]:
         "genuine_pairs": int(scores.genuine.size),
         "impostor_pairs": int(scores.impostor_total),
         "cosine_at_far": {far: round(value, 6) for far, value in cosine_at_far.items()},
-        "tar_at_far": {far: round(float((scores.genuine >= value).mean()), 5) for far, value in cosine_at_far.items()},
+        "tar_at_far": {
+            far: round(float((scores.genuine >= value).mean()), 5) if scores.genuine.size else None
+            for far, value in cosine_at_far.items()
+        },
     }
 
 
@@ -229,7 +232,7 @@ def calibrate(
     result = calibration_from_embeddings(populations, model, dataset, excluded, groups)
     Calibration.from_dict(result)  # refuse to write what the server would refuse to load
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     log.info("wrote %s", out)
     return result
 
@@ -241,7 +244,15 @@ def print_summary(result: dict[str, Any]) -> None:
             print(f"  FAR {far:>8}: cosine >= {cosine:.4f} (strictest: {entry['decided_by'][far]})")
             for population, own in entry["populations"].items():
                 at = own["at_chosen"][far]
+                tar = "-" if at["tar"]["rate"] is None else f"{at['tar']['rate']:.4f}"
                 print(
                     f"      {population}: FAR {at['far']['rate']:.2e} [{at['far']['low']:.1e}, {at['far']['high']:.1e}]"
-                    f" ({at['far']['count']}/{at['far']['total']}), TAR {at['tar']['rate']:.4f}"
+                    f" ({at['far']['count']}/{at['far']['total']}, {at['far'].get('sources', '?')} person pairs),"
+                    f" TAR {tar}"
                 )
+        for stratum, part in entry.get("strata", {}).items():
+            cells = ", ".join(
+                f"{far}: {cosine:.4f}{'' if part['measured'][far] else ' (strictest measured)'}"
+                for far, cosine in part["cosine_at_far"].items()
+            )
+            print(f"  stratum {stratum}: {part['impostor_pairs']} impostor pairs; cosine {cells}")

@@ -60,12 +60,12 @@ class Rate:
         """Counts summed (over folds); the people-resampled interval does not add up and is dropped."""
         return Rate(self.count + other.count, self.total + other.total)
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         low, high = self.interval
-        entry: dict[str, float | int] = {
+        entry: dict[str, float | int | None] = {
             "count": self.count,
             "total": self.total,
-            "rate": self.value,
+            "rate": self.value if self.total else None,
             "low": low,
             "high": high,
         }
