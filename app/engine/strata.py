@@ -31,3 +31,15 @@ def pair_stratum(p_minor_first: float | None, p_minor_second: float | None) -> s
     if p_minor_first is None or p_minor_second is None:
         return None
     return STRATA[int(stratum_codes(np.asarray(p_minor_first), np.asarray(p_minor_second)))]
+
+
+def explain(stratum: str | None) -> str:
+    """Why a pair got its thresholds, in words for people (the demo page, ``comparefaces compare``)."""
+    if stratum == YOUNG:
+        return (
+            "both faces may be under 18: the thresholds were measured on impostor pairs of young-looking "
+            "faces, who look alike more often than adults, so they are stricter"
+        )
+    if stratum == ADULT:
+        return "at least one face looks adult: the thresholds were measured on impostor pairs like these"
+    return "the faces' ages were not estimated: the strictest thresholds of every kind of pair"

@@ -21,6 +21,7 @@ import cv2
 from app.demo.analysis import Analysis, analyze, annotate
 from app.engine.calibration import REPORTED_FARS
 from app.engine.engine import FaceEngine
+from app.engine.strata import explain
 from app.errors import ApiError, InternalError
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
@@ -52,6 +53,7 @@ class Outcome:
     body: bytes
     data: dict[str, object] | None  # Data of a success
     analysis: Analysis | None  # when --annotate was asked and both images loaded
+    stratum: str | None = None  # whose impostors the thresholds were measured on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,9 +89,10 @@ async def compare_once(params: dict[str, str], engine: FaceEngine, settings: Set
         if inspect:
             analysis = analyze(engine, source, source_type, target, target_type)
         first, second = engine.embed_pair(source, source_type, target, target_type)
-        data = comparison_data(engine.compare(first, second))
+        comparison = engine.compare(first, second)
+        data = comparison_data(comparison)
         response = success_response("CompareFaces", data, request_id=request_id, xml=xml)
-        return Outcome(response.status_code, bytes(response.body), data, analysis)
+        return Outcome(response.status_code, bytes(response.body), data, analysis, comparison.stratum)
     except ApiError as error:
         response = error_response(error, request_id=request_id, xml=xml)
     except Exception as error:  # as the server: an internal error, without the message (it may quote data)
@@ -139,6 +142,8 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.close()
     sys.stdout.write(outcome.body.decode("utf-8") + "\n")
+    if outcome.data is not None and engine.calibration.strata:
+        print(f"thresholds ({outcome.stratum or 'strictest'}): {explain(outcome.stratum)}", file=sys.stderr)
     if args.annotate is not None:
         if outcome.analysis is None:
             print(f"comparefaces compare: {args.annotate} not written (an image did not load)", file=sys.stderr)
