@@ -10,6 +10,7 @@ import pytest
 from app.comparison import DetectionHelper
 from app.engine.build import load_engine
 from app.engine.engine import FaceEngine
+from app.engine.types import ImageType
 from app.errors import NoFaceDetected
 from app.settings import Settings
 from tests.helpers.images import astronaut_bgr, astronaut_face_crop
@@ -57,3 +58,30 @@ def test_concurrent_pairs_all_get_their_faces(engine: FaceEngine, helper: Detect
     for found in results:
         for face, reference in zip(found, expected, strict=True):
             np.testing.assert_allclose(face.box, reference.box)
+
+
+def test_a_pair_is_answered_with_its_stratums_thresholds(engine: FaceEngine) -> None:
+    from app.engine.calibration import Calibration
+    from app.engine.strata import ADULT
+    from app.engine.traits import TraitEstimator
+
+    pooled = engine.calibration.cosine_at_far["FacePic-FacePic"]
+    strata = {
+        "young": {"cosine_at_far": {far: min(0.99, value + 0.1) for far, value in pooled.items()}},
+        "adult": {"cosine_at_far": {far: value - 0.02 for far, value in pooled.items()}},
+    }
+    raw = {**engine.calibration.raw, "pair_types": {"FacePic-FacePic": {"cosine_at_far": pooled, "strata": strata}}}
+    calibration = Calibration.from_dict(raw)
+    with_ages = FaceEngine(
+        engine.detector, engine.recognizer, calibration, model_id=engine.model_id, ages=TraitEstimator.load()
+    )
+    without_ages = FaceEngine(engine.detector, engine.recognizer, calibration, model_id=engine.model_id)
+    pair = [(astronaut_bgr(), ImageType.FACE_PIC), (astronaut_face_crop(), ImageType.FACE_PIC)]
+    first, second = with_ages.embed_pixels(pair)
+    assert first.p_minor is not None and first.p_minor < 0.25  # an adult astronaut
+    answer = with_ages.compare(first, second)
+    assert answer.stratum == ADULT
+    assert answer.thresholds == calibration.thresholds("FacePic-FacePic", ADULT)
+    unknown = without_ages.compare(*without_ages.embed_pixels(pair))
+    assert unknown.stratum is None and unknown.thresholds["0.001"] > answer.thresholds["0.001"]  # the strictest
+    assert unknown.score == answer.score  # the score scale does not move with the stratum
