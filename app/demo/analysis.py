@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from app.engine.engine import FaceEngine, ImageInspection
+from app.engine.strata import explain
 from app.engine.types import Comparison, DetectedFace, ImageType
 from app.errors import ApiError, NoFaceDetected
 from app.wire.compare_faces import comparison_data
@@ -106,6 +107,8 @@ def analysis_json(analysis: Analysis, model_id: str) -> dict[str, Any]:
         comparison = {
             "score": score,
             "pair_type": result.pair_type,
+            "stratum": result.stratum,
+            "thresholds_why": explain(result.stratum),
             "thresholds": thresholds,
             "same_person": {far: score >= threshold for far, threshold in thresholds.items()},
             "data": data,
@@ -169,6 +172,6 @@ def annotate(analysis: Analysis, height: int = 360) -> np.ndarray:
         result = analysis.comparison
         score = comparison_data(result)["SimilarityScore"]
         marks = ", ".join(f"FAR {far}: {value:.2f}" for far, value in sorted(result.thresholds.items()))
-        text = f"SimilarityScore {score:.2f}  ({result.pair_type}; {marks})"
+        text = f"SimilarityScore {score:.2f}  ({result.pair_type}, {result.stratum or 'strictest'}; {marks})"
     cv2.putText(footer, text, (8, 31), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     return np.vstack([row, footer])

@@ -80,6 +80,7 @@ def test_analysis_shows_every_face_and_agrees_with_the_api(client: httpx.Client)
     api = compare(client, params).json()
     assert body["comparison"]["data"] == api["Data"]  # the same score and thresholds as the API
     assert set(body["comparison"]["thresholds"]) == {"0.01", "0.001", "0.0001"}
+    assert body["comparison"]["thresholds_why"]  # whose impostors the thresholds were measured on, in words
     assert photo.removeprefix("base64://")[:200] not in response.text  # the photos are not sent back
 
 

@@ -236,6 +236,7 @@ function render(api, analysis) {
   $("outcome").hidden = true;
   $("engine-note").hidden = true;
   $("analysis-error").hidden = true;
+  $("thresholds-why").hidden = true;
   $("api-status").textContent = "(HTTP " + api.status + (api.requestId ? ", x-acs-request-id " + api.requestId : "") +
     (api.retryAfter ? ", x-acs-retry-after " + api.retryAfter : "") + ")";
   $("api-json").textContent = api.text;
@@ -255,6 +256,9 @@ function render(api, analysis) {
   const details = parseJson(analysis.text);
   if (analysis.status === 200 && details) {
     SIDES.forEach((side) => drawFaces(side, details[side]));
+    const why = details.comparison ? details.comparison.thresholds_why : null;
+    $("thresholds-why").hidden = !why;
+    $("thresholds-why").textContent = why ? "Why these thresholds: " + why + "." : "";
     $("crops").hidden = !(details.source.crop || details.target.crop);
     const measured = details.comparison ? details.comparison.score : null;
     if (score !== null && measured !== null && Math.abs(measured - score) > 0.0001) {
