@@ -34,12 +34,14 @@ def served(files: TlsFiles, tmp_path: Path) -> Iterator[tuple[int, TlsFiles]]:
 
 def handshake(port: int, context: ssl.SSLContext) -> tuple[str | None, str | None, bytes]:
     """(protocol version, cipher, the server's certificate in DER) of one new connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            cipher = tls.cipher()
-            der = tls.getpeercert(binary_form=True)
-            assert der is not None
-            return tls.version(), cipher[0] if cipher else None, der
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+        context.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        cipher = tls.cipher()
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return tls.version(), cipher[0] if cipher else None, der
 
 
 def trusting(ca: Path) -> ssl.SSLContext:
