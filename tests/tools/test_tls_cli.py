@@ -3,14 +3,19 @@ for the names asked, keys readable by their owner only, and the lines printed as
 
 from __future__ import annotations
 
+import os
 import ssl
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from app.cli import main
+from app.tls import server_context
+from tests.helpers.server import REPO
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -71,3 +76,23 @@ def handshake_ok(server: ssl.SSLContext, client: ssl.SSLContext, name: str) -> b
         if done == 2:
             return True
     return False
+
+
+def test_the_documented_commands_make_a_pair_the_server_loads(tmp_path: Path) -> None:
+    """docs/sdks-and-keys.md ("HTTPS"), run as written up to `comparefaces serve` (which
+    tests/test_listeners.py runs with these settings)."""
+    doc = (REPO / "docs" / "sdks-and-keys.md").read_text()
+    block = doc.split("### HTTPS: trusting the server's certificate")[1].split("```bash\n")[1].split("```")[0]
+    lines = block.strip().splitlines()
+    assert lines[-1] == "comparefaces serve"
+    script = "\n".join([*lines[:-1], 'echo "$COMPAREFACES_TLS_CERT_FILE"', 'echo "$COMPAREFACES_TLS_KEY_FILE"'])
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(["bash", "-euc", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    cert, key = done.stdout.strip().splitlines()[-2:]
+    assert Path(cert) == tmp_path / "tls" / "server.pem" and (tmp_path / "tls" / "ca.pem").is_file()
+    server_context(Path(cert), Path(key))  # loads as the server loads it
