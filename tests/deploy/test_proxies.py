@@ -14,7 +14,8 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,26 +117,22 @@ def answers(port: int, tls: bool) -> bool:
         return False
 
 
-@pytest.fixture(scope="module", params=PROXIES)
-def proxy(
-    request: pytest.FixtureRequest,
-    backend: tuple[Settings, str],
-    tls_files: TlsFiles,
-    tmp_path_factory: pytest.TempPathFactory,
+@contextmanager
+def started(
+    name: str, upstream: str, tls_files: TlsFiles, workdir: Path, edit: Callable[[str], str] = lambda text: text
 ) -> Iterator[Proxy]:
-    name: str = request.param
-    workdir = tmp_path_factory.mktemp(name)
-    port, upstream = free_port(), backend[1]
+    """The shipped config ``name`` (its text through ``edit``) on a free port, behind the relay."""
+    port = free_port()
     tls = name != "haproxy"
     log = workdir / ("comparefaces-access.log" if name == "nginx" else "haproxy.log")
     if name == "nginx":
         config = workdir / "nginx.conf"
-        config.write_text(nginx_config(workdir, port, upstream, tls_files))
+        config.write_text(edit(nginx_config(workdir, port, upstream, tls_files)))
         argv = [binary("nginx"), "-p", str(workdir), "-c", str(config), "-g", "daemon off;"]
         check = [*argv[:-2], "-t"]
     else:
         config = workdir / "haproxy.cfg"
-        config.write_text(haproxy_config(name, port, upstream, tls_files, workdir))
+        config.write_text(edit(haproxy_config(name, port, upstream, tls_files, workdir)))
         argv = [binary("haproxy"), "-db", "-f", str(config)]
         check = [argv[0], "-c", "-f", str(config)]
     done = subprocess.run(check, capture_output=True, text=True, timeout=30)
@@ -155,13 +152,24 @@ def proxy(
         process.wait(timeout=10)
 
 
-def tea(proxy: Proxy, ca: Path) -> Any:
+@pytest.fixture(scope="module", params=PROXIES)
+def proxy(
+    request: pytest.FixtureRequest,
+    backend: tuple[Settings, str],
+    tls_files: TlsFiles,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Proxy]:
+    with started(request.param, backend[1], tls_files, tmp_path_factory.mktemp(request.param)) as running:
+        yield running
+
+
+def tea(proxy: Proxy, ca: Path, secret: str = SECRET) -> Any:
     from alibabacloud_cloudauth20190307.client import Client
     from alibabacloud_tea_openapi import models as open_api_models
 
     config = open_api_models.Config(
         access_key_id=KEY_ID,
-        access_key_secret=SECRET,
+        access_key_secret=secret,
         endpoint=proxy.endpoint,
         protocol="https" if proxy.tls else "http",
         ca=str(ca) if proxy.tls else None,
@@ -185,6 +193,27 @@ def test_a_v3_signed_call_with_a_large_photo_in_the_body(proxy: Proxy, tls_files
     )
     body = tea(proxy, tls_files.ca_cert).compare_faces(request).body  # the SDK raises on any refusal
     assert body.code == "1" and body.data.similarity_score > 90
+
+
+def test_an_early_refusal_of_a_large_body_reaches_the_caller(
+    proxy: Proxy, tls_files: TlsFiles, photo: str, request: pytest.FixtureRequest
+) -> None:
+    """The server refuses a bad signature from the head and closes; the caller still reads the answer."""
+    if proxy.name.startswith("haproxy"):
+        # The server closes with the body unread (the kernel then resets the connection): HAProxy,
+        # which streams the body, loses the answer in about half the runs (a reset, or its 502).
+        # nginx reads the whole body first. To fix in the server: drain before closing.
+        request.applymarker(pytest.mark.xfail(reason="server closes with the body unread", strict=False))
+    from alibabacloud_cloudauth20190307 import models
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    client = tea(proxy, tls_files.ca_cert, secret="WrongSecret0123456789abcdefABCD")
+    request = models.CompareFacesRequest(
+        source_image_type="FacePic", source_image_value=photo, target_image_type="FacePic", target_image_value=photo
+    )
+    with pytest.raises(ClientException) as refused:
+        client.compare_faces(request)
+    assert refused.value.code == "SignatureDoesNotMatch"
 
 
 def test_images_in_the_query_string_through_the_core_sdk(proxy: Proxy, tls_files: TlsFiles, photo: str) -> None:
@@ -235,3 +264,46 @@ def test_no_query_string_or_image_in_the_logs(proxy: Proxy, tls_files: TlsFiles,
     assert "CompareFaces" not in text and "Signature" not in text and "ImageValue" not in text
     assert not re.search(r"[A-Za-z0-9+/%]{200}", text), "something image-sized in the log"
     assert re.search(r'"POST / HTTP/1\.1"', text), text[-500:]  # the requests are logged, without their query
+    written = [path for path in proxy.log.parent.rglob("*") if path.is_file() and "temp" in str(path.parent)]
+    assert not written, f"{proxy.name} wrote request or answer bodies to disk: {written}"
+
+
+# Each of those lines is needed: the same config with it at the proxy's default breaks the SDKs.
+# (config, its line, the default, the call, what the caller sees: the proxy's page, or a reset while sending)
+DEFAULTS = {
+    "nginx-host": (
+        "nginx",
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header Host $host;",
+        "body",
+        "SignatureDoesNotMatch",
+    ),
+    "nginx-body": ("nginx", "client_max_body_size 16m;", "", "body", "Failed to parse the value as json"),  # a 413 page
+    "nginx-head": (
+        "nginx",
+        "large_client_header_buffers 2 8256k;",
+        "",
+        "query",
+        "SDK.HttpError|414 Request-URI Too Large",
+    ),
+    "haproxy-head": ("haproxy", "tune.bufsize 8519680", "", "query", "SDK.HttpError|400 Bad request"),
+}
+
+
+@pytest.mark.parametrize("case", DEFAULTS)
+def test_at_the_proxy_default_the_sdks_fail(
+    case: str, backend: tuple[Settings, str], tls_files: TlsFiles, tmp_path: Path, photo: str
+) -> None:
+    name, line, default, call, seen = DEFAULTS[case]
+
+    def edit(text: str) -> str:
+        assert line in text
+        return text.replace(line, default)
+
+    with started(name, backend[1], tls_files, tmp_path, edit) as running:
+        send = test_a_v3_signed_call_with_a_large_photo_in_the_body
+        if call == "query":
+            send = test_images_in_the_query_string_through_the_core_sdk
+        with pytest.raises(Exception) as failure:  # the SDK's own exception, or its parse error
+            send(running, tls_files, photo)
+    assert re.search(seen, str(failure.value)), f"{case}: {type(failure.value).__name__}: {str(failure.value)[:300]}"
