@@ -20,6 +20,22 @@ class Settings(BaseSettings):
         description="address to bind; anything but loopback needs access keys or ALLOW_UNSIGNED=true",
     )
     port: int = Field(8080, description="TCP port to listen on (`comparefaces serve --host/--port` override both)")
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) for HTTPS on PORT, with TLS_KEY_FILE; both re-read on change "
+        "(`comparefaces tls init` makes a local development pair)",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of TLS_CERT_FILE (readable by its owner only)")
+    allow_plain_http: bool = Field(
+        False,
+        description="serve plain HTTP (no TLS_CERT_FILE) on an address other hosts can reach, e.g. behind a "
+        "TLS-terminating proxy; without it such a server refuses to start (loopback may always be plain)",
+    )
+    probe_port: int = Field(
+        0,
+        description="also listen on this port, in plain HTTP, for GET /healthz, /readyz and /metrics only; with it "
+        "/metrics leaves PORT (0: no probe port, everything on PORT)",
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
     log_format: Literal["text", "json"] = Field(
         "text",
@@ -28,8 +44,8 @@ class Settings(BaseSettings):
     )
     metrics_enabled: bool = Field(
         True,
-        description="serve Prometheus metrics at GET /metrics on the API port (no image, key, nonce or score in "
-        "them); keep /metrics off the public side of your load balancer",
+        description="serve Prometheus metrics at GET /metrics on the API port, or on PROBE_PORT when set (no "
+        "image, key, nonce or score in them); keep /metrics off the public side of your load balancer",
     )
 
     # Models
@@ -124,8 +140,8 @@ class Settings(BaseSettings):
     )
     oss_endpoint: str = Field(
         "",
-        description="EndPoint returned in the token (e.g. https://faces.example.com); default: http:// and the Host "
-        "the token request came to",
+        description="EndPoint returned in the token (e.g. https://faces.example.com); default: the scheme (https "
+        "over TLS) and Host the token request came to",
     )
     oss_token_ttl_s: int = Field(900, ge=1, description="how long upload credentials stay valid (seconds)")
     oss_token_secret: SecretStr = Field(

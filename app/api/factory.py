@@ -192,7 +192,7 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
     if rpc.version != API_VERSION:
         raise InvalidVersion()
     if rpc.action == DESCRIBE_OSS_UPLOAD_TOKEN and services.uploads is not None:
-        return services.uploads.describe_token(rpc.headers.get("host", ""))
+        return services.uploads.describe_token(rpc.headers.get("host", ""), rpc.scheme)
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:

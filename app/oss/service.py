@@ -120,11 +120,12 @@ class OssUploads:
 
     # DescribeOssUploadToken
 
-    def describe_token(self, host: str) -> dict[str, object]:
-        """The ``OssUploadToken`` of a new upload scope (the caller has been authenticated)."""
+    def describe_token(self, host: str, scheme: str = "http") -> dict[str, object]:
+        """The ``OssUploadToken`` of a new upload scope (the caller has been authenticated); its
+        ``EndPoint`` is where the token request came (``scheme``: https when that was over TLS)."""
         expires_at = self.clock() + self.settings.oss_token_ttl_s
         scope, secret, token = self.issuer.issue(self.bucket, new_upload_path(UPLOAD_PREFIX), expires_at)
-        endpoint = self.settings.oss_endpoint or f"http://{host or f'127.0.0.1:{self.settings.port}'}"
+        endpoint = self.settings.oss_endpoint or f"{scheme}://{host or f'127.0.0.1:{self.settings.port}'}"
         return {
             "OssUploadToken": {
                 "Bucket": scope.bucket,
