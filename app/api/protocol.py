@@ -192,6 +192,7 @@ class ServerProtocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_started = 0.0
         self._body_wire = 0  # bytes of a chunked body as sent
+        self._body_line_feeds = 0
         self._draining = False
         self._drain_left = 0
 
@@ -241,42 +242,23 @@ class ServerProtocol(H11Protocol):
                 self.transport.close()
             return
         self.book.busy(self)
-        state = self.conn.their_state
-        if state is h11.IDLE and not self._scan_head(data):
-            return
-        if state is h11.SEND_BODY and self.conn.chunked:
-            self._body_wire += len(data)
-            decoded = self.conn.decoded
-            if self._body_wire - decoded > self.limits.max_header_bytes + decoded // OVERHEAD_SHARE:
-                self.refuse(ImageValuePatternError())
+        if self.conn.their_state is h11.IDLE:
+            cut = self._scan_head(data)
+            if cut is None:
                 return
-        super().data_received(data)
-        self._after_events()
-
-    def _scan_head(self, data: bytes) -> bool:
-        """Count ``data`` into the current head; False when the head was refused."""
-        if self._head_timer is None:  # the first bytes of a next head on a kept-alive connection
-            self._head_started = time.monotonic()
-        if self._head.size == 0:
-            self._body_wire = 0
-        size, complete = self._head.feed(data)
-        limits = self.limits
-        if (
-            self._head.size > limits.max_head_bytes
-            or self._head.header_lines(complete) > limits.max_header_lines
-            or self._head.header_bytes() > limits.max_header_bytes
-        ):
-            self.logger.warning("request head over the limits refused")
+            if cut < len(data):  # the head ends here: h11 parses it first, so that the body after it is checked
+                self._feed(data[:cut])
+                if not (self._draining or self.transport.is_closing()):
+                    self.data_received(data[cut:])
+                return
+        elif self.conn.their_state is h11.SEND_BODY and self.conn.chunked and not self._chunks_fit(data):
             self.refuse(ImageValuePatternError())
-            return False
-        if not complete:  # a complete head is parsed at once: nothing left held
-            if not self.book.hold(self._address, size):
-                self.logger.warning("incomplete request heads over their memory bound: one refused")
-                self.refuse(throttled())
-                return False
-            self._held += size
-        self._arm()
-        return True
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        super().data_received(data)  # h11 parses, uvicorn handles the events
+        self._after_events()
 
     def _after_events(self) -> None:
         if self.conn.their_state is not h11.IDLE and self._head.size:
@@ -285,19 +267,58 @@ class ServerProtocol(H11Protocol):
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _scan_head(self, data: bytes) -> int | None:
+        """Count ``data`` into the current head: how many of its bytes are head, or None when refused."""
+        if self._head_timer is None:  # the first bytes of a next head on a kept-alive connection
+            self._head_started = time.monotonic()
+        if self._head.size == 0:
+            self._body_wire = self._body_line_feeds = 0
+        cut, complete = self._head.feed(data)
+        limits = self.limits
+        if (
+            self._head.size > limits.max_head_bytes
+            or self._head.header_lines(complete) > limits.max_header_lines
+            or self._head.header_bytes() > limits.max_header_bytes
+        ):
+            self.logger.warning("request head over the limits refused")
+            self.refuse(ImageValuePatternError())
+            return None
+        if not complete:  # a complete head is parsed at once: nothing of it stays held
+            if not self.book.hold(self._address, cut):
+                self.logger.warning("incomplete request heads over their memory bound: one refused")
+                self.refuse(throttled())
+                return None
+            self._held += cut
+        self._arm()
+        return cut
+
+    def _chunks_fit(self, data: bytes) -> bool:
+        """Before h11 parses more of a chunked body: line feeds (each chunk has two, each trailer line
+        one) at most one per 64 bytes past an allowance, and bytes that decode to nothing bounded."""
+        decoded = self.conn.decoded  # of what h11 was given so far
+        if self._body_wire - decoded > self.limits.max_header_bytes + decoded // OVERHEAD_SHARE:
+            return False
+        self._body_wire += len(data)
+        self._body_line_feeds += data.count(b"\n")
+        allowance = 2 * CHUNK_ALLOWANCE + self.limits.max_header_lines
+        return self._body_line_feeds <= allowance + self._body_wire // 64
+
     def on_response_complete(self) -> None:
         if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            pipelined = self.conn.trailing_data[0]  # the next head, read with the last body
+            pipelined = self.conn.trailing_data[0]  # the next head, read with the last request
             if pipelined:
                 self._head_done()
-                if not self._scan_head(pipelined):  # scanned before uvicorn has h11 parse it
+                self.conn.start_next_cycle()
+                if self._scan_head(pipelined) is None:  # scanned before h11 parses it
                     return
+                super().on_response_complete()  # the keep-alive timer, reading resumed
+                if not self.transport.is_closing():
+                    self.handle_events()
+                    self._after_events()
+                return
         super().on_response_complete()
-        if self.transport.is_closing():
-            return
-        if self.conn.their_state is h11.IDLE and not self._head.size:
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE and not self._head.size:
             self.book.now_idle(self)
-        self._after_events()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
@@ -339,7 +360,11 @@ class ServerProtocol(H11Protocol):
         # Closing with unread bytes would reset the connection and lose the answer: half-close, read on.
         self._draining, self._drain_left = True, self.limits.max_head_bytes
         if self.transport.can_write_eof():
-            self.transport.write_eof()
+            try:
+                self.transport.write_eof()
+            except OSError:  # the client is gone already
+                self.transport.close()
+                return
         self.loop.call_later(DRAIN_TIMEOUT_S, self.transport.close)
 
 
