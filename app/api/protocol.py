@@ -252,7 +252,7 @@ class ServerProtocol(H11Protocol):
                     self.data_received(data[cut:])
                 return
         elif self.conn.their_state is h11.SEND_BODY and self.conn.chunked and not self._chunks_fit(data):
-            self.refuse(ImageValuePatternError())
+            self.refuse(ImageValuePatternError(), drain=False)
             return
         self._feed(data)
 
@@ -329,15 +329,16 @@ class ServerProtocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         refusal, self.conn.refusal = self.conn.refusal, None
-        if refusal is not None:
-            self.refuse(refusal)
+        if refusal is not None:  # chunks too small
+            self.refuse(refusal, drain=False)
         elif self.cycle is not None and self.cycle.response_started:
             self.transport.close()
         else:  # malformed: uvicorn's plain answer, as for any framing error
             super().send_400_response(msg)
 
-    def refuse(self, error: ApiError) -> None:
-        """Answer ``error`` in the contract's JSON body and close the connection, reading on a while."""
+    def refuse(self, error: ApiError, *, drain: bool = True) -> None:
+        """Answer ``error`` in the contract's JSON body and close the connection, after reading on a
+        while (``drain``) or at once: a body of tiny chunks is not worth reading, even discarded."""
         if self.cycle is not None and not self.cycle.response_complete:
             if self.cycle.response_started:
                 self.transport.close()
@@ -355,6 +356,9 @@ class ServerProtocol(H11Protocol):
             ):
                 self.transport.write(self.conn.send(event) or b"")
         except h11.LocalProtocolError:
+            self.transport.close()
+            return
+        if not drain:
             self.transport.close()
             return
         # Closing with unread bytes would reset the connection and lose the answer: half-close, read on.

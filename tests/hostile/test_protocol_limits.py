@@ -22,7 +22,7 @@ import pytest
 from app.settings import Settings
 from tests.helpers.gateway import StandInComparisons
 from tests.helpers.server import run_server
-from tests.hostile.rawhttp import RawResponse, closed_by_peer, read_response
+from tests.hostile.rawhttp import RawResponse, answered_within, closed_by_peer, connect_from, read_response
 
 PATTERN = "InvalidParam.ImageValuePatternError"
 THROTTLED = "Throttling.User"
@@ -32,23 +32,6 @@ THROTTLED = "Throttling.User"
 def server(**settings: Any) -> Iterator[str]:
     with run_server(Settings(**settings), comparisons_factory=lambda _, __: StandInComparisons()) as url:
         yield url
-
-
-def connect_from(url: str, source: str = "127.0.0.1", timeout_s: float = 10.0) -> socket.socket:
-    host, port = url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=timeout_s, source_address=(source, 0))
-
-
-def answered_within(sock: socket.socket, seconds: float) -> bool:
-    """Whether the server sent anything or closed within ``seconds`` (nothing is consumed)."""
-    sock.settimeout(seconds)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def contract_error(response: RawResponse) -> tuple[int, str]:
