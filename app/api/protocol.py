@@ -331,8 +331,8 @@ class ServerProtocol(H11Protocol):
         refusal, self.conn.refusal = self.conn.refusal, None
         if refusal is not None:  # chunks too small
             self.refuse(refusal, drain=False)
-        elif self.cycle is not None and self.cycle.response_started:
-            self.transport.close()
+        elif self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
+            self.transport.close()  # too late for an answer
         else:  # malformed: uvicorn's plain answer, as for any framing error
             super().send_400_response(msg)
 

@@ -183,6 +183,8 @@ def test_transfer_encoding_with_content_length_is_answered_400_and_closed() -> N
     head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: %d\r\n\r\n"
     body = b"0\r\n\r\n" + smuggled
     with server() as url, connect_from(url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock).status == 200  # on a kept-alive connection as on a new one
         sock.sendall(head % len(body) + body)
         response = read_response(sock)
         assert response.status == 400 and response.headers.get("connection") == "close"
