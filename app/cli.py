@@ -16,7 +16,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.api.factory import create_app
-    from app.api.http11 import uvicorn_http_options
+    from app.api.protocol import uvicorn_http_options
     from app.comparison import ComparisonService
     from app.engine.build import load_engine
     from app.engine.packs import ModelPackError

@@ -192,6 +192,42 @@ class Settings(BaseSettings):
         description="bytes per second a request head or body must average after the grace period; slower: "
         "the connection is closed (head) or answered 400 (body); 0: no rate required",
     )
+    head_read_timeout_s: float = Field(
+        default=60.0,
+        description="a request head (request line and headers) must arrive in full within this, however large it "
+        "is and however fast its bytes come",
+    )
+    max_header_lines: int = Field(
+        default=100, description="header lines of one request head (trailers too); more: answered 400 and closed"
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        description="bytes of one request's header section (the request line, which may carry images in the "
+        "query string, is bounded by MAX_BODY_BYTES apart); more: answered 400 and closed",
+    )
+    incomplete_heads_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="bytes all incomplete request heads together may hold; a head that would pass it is answered "
+        "Throttling.User and closed",
+    )
+    incomplete_heads_max_bytes_per_client: int = Field(
+        default=16 * 1024 * 1024,
+        description="bytes the incomplete request heads of one client address may hold (behind a proxy that "
+        "forwards heads unbuffered every client has the proxy's address: raise it)",
+    )
+    min_chunk_bytes: int = Field(
+        default=1024,
+        description="a chunked body's chunks must average this many bytes after its first 16 (each chunk costs "
+        "event-loop time); smaller: answered 400 and closed",
+    )
+    keep_alive_timeout_s: float = Field(
+        default=75.0,
+        description="an idle kept-alive connection is closed after this long (clients and balancers expect "
+        "60 s or more)",
+    )
+    max_idle_connections: int = Field(
+        default=512, ge=1, description="idle kept-alive connections kept at once; past it the oldest is closed"
+    )
     body_drain_bytes: int = Field(
         default=8 * 1024 * 1024,
         description="a body over MAX_BODY_BYTES is read and discarded up to this much more so that the client "
@@ -201,6 +237,21 @@ class Settings(BaseSettings):
         default=32,
         description="of MAX_OPEN_REQUESTS, how many may be receiving bodies whose signature the head alone "
         "cannot verify (RPC v1, open mode); the rest stay free for V3-signed callers",
+    )
+    max_claimed_bodies: int = Field(
+        default=16,
+        description="of MAX_OPEN_REQUESTS, how many may be receiving bodies whose head names a known access key "
+        "with a fresh timestamp and an unused nonce but cannot be verified before the body (RPC v1)",
+    )
+    max_receiving_per_key: int = Field(
+        default=0,
+        description="bodies of one access key (or upload token) being received at once; 0: a quarter of "
+        "MAX_OPEN_REQUESTS",
+    )
+    max_bodies_per_client: int = Field(
+        default=16,
+        description="unverified and claimed bodies one client address may be sending at once (with access keys; "
+        "behind a proxy every client has the proxy's address: raise it); 0: no cap",
     )
     max_in_flight_per_key: int = Field(
         default=0,

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.compare import compare_faces
-from app.api.intake import BodyReceiver, BodyShares, KeyShares, admitted, throttled
+from app.api.intake import CLOSE, BodyReceiver, BodyRefused, BodyShares, KeyShares, admitted, body_shares, throttled
 from app.auth.access import Authenticator, OpenAccess
 from app.comparison import Comparisons, ComparisonService
 from app.demo.routes import install_demo
@@ -23,6 +23,7 @@ from app.engine.build import load_engine
 from app.errors import (
     ActionNotFound,
     ApiError,
+    ImageValuePatternError,
     InternalError,
     InvalidVersion,
     MissingParameter,
@@ -114,7 +115,7 @@ def create_app(
                 min_rate=settings.slow_client_min_rate,
                 drain_bytes=settings.body_drain_bytes,
             ),
-            body_shares=BodyShares(unverified_bodies(settings, authenticator.open_mode)),
+            body_shares=body_shares(settings, authenticator.open_mode),
             key_shares=KeyShares(settings.max_in_flight_per_key or max(1, settings.max_in_flight * 3 // 4)),
             faults=faults,
             uploads=uploads,
@@ -177,11 +178,6 @@ def create_app(
     return app
 
 
-def unverified_bodies(settings: Settings, open_mode: bool) -> int:
-    """In open mode nothing is signed, so every body is unverified: no share is kept back."""
-    return settings.max_open_requests if open_mode else min(settings.max_unverified_bodies, settings.max_open_requests)
-
-
 async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = None) -> dict[str, object]:
     if rpc.method != "POST" or rpc.path != "/":
         raise ActionNotFound()
@@ -217,9 +213,12 @@ async def receive_rpc(request: Request, services: Services, head: RpcRequest | N
     settings = services.settings
     if head is None:
         head = await parse_rpc(request, b"")
-    verified = await services.authenticator.precheck(head)
-    async with services.body_shares.receiving(verified):
-        body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
+    sender = await services.authenticator.precheck(head)
+    async with services.body_shares.receiving(sender, request.client.host if request.client else ""):
+        try:
+            body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
+        except BodyRefused as refused:
+            raise ImageValuePatternError(headers=CLOSE) from refused
     return await parse_rpc(request, body) if body else head  # images in the query: parsed once
 
 

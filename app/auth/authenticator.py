@@ -12,6 +12,10 @@ with the body is done for a caller who cannot be who they claim:
    allowed the action (``Error.NoPermissionAccess``)
 6. nonce unused within the window (``SignatureNonceUsed``); recorded, in the key's own share of the
    store, only for requests that passed 1-5
+
+``precheck`` runs the same steps on the head, before the body is read, as far as the head allows
+(the nonce looked up, not recorded), so that a request the full check would refuse is refused with
+the same error before its body takes a receive slot.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from app.auth.access import UNKNOWN_SENDER, HeadCheck
 from app.auth.canonical import (
     SignedRequest,
     build_signed_request,
@@ -105,23 +110,29 @@ class SignatureAuthenticator:
             raise SignatureNonceUsed()
         return signed.access_key_id
 
-    async def precheck(self, head: RpcRequest) -> str | None:
-        """Steps 1-4 as far as the head allows, before the body is read (see ``Authenticator``)."""
+    async def precheck(self, head: RpcRequest) -> HeadCheck:
+        """Steps 1-6 as far as the head allows, before the body is read (see ``Authenticator``); the
+        nonce is only looked up, recorded by ``authenticate`` once the whole request has passed."""
         if detect_scheme(head) is None:
-            return None  # RPC v1 with its signature in the body
+            return UNKNOWN_SENDER  # RPC v1 with its signature in the body
         try:
             claim = parse_claim(head)
         except MissingParameter:
-            return None  # common parameters in the body
+            return UNKNOWN_SENDER  # common parameters in the body
         credential = self.find_credential(claim)
         self.check_fresh(claim)
         declared = canonical_header_value(head.headers.get("x-acs-content-sha256", "")).lower()
-        if claim.scheme != "v3" or "x-acs-content-sha256" not in claim.signed_headers:
-            return None
-        if not DECLARED_HASH.fullmatch(declared):
-            return None
-        await verify_signature(head, claim, credential.secret, body_hash=declared)
-        return claim.access_key_id
+        signs_body = "x-acs-content-sha256" in claim.signed_headers and bool(DECLARED_HASH.fullmatch(declared))
+        verified = claim.scheme == "v3" and signs_body
+        if verified:
+            await verify_signature(head, claim, credential.secret, body_hash=declared)
+            if not credential.enabled:
+                raise AccessKeyInactive()
+            if not credential.allows(head.action):
+                raise NoPermissionAccess()
+        if await self.nonces.seen(claim.access_key_id, claim.nonce):
+            raise SignatureNonceUsed()
+        return HeadCheck(key_id=claim.access_key_id, nonce=claim.nonce, verified=verified)
 
     def find_credential(self, claim: SignedRequest) -> Credential:
         """Step 2."""

@@ -17,6 +17,10 @@ class NonceStore(Protocol):
         recorded and has not expired. Both arrive in the canonical form the signature covered."""
         ...
 
+    async def seen(self, owner: str, nonce: str) -> bool:
+        """Whether ``nonce`` of ``owner`` is recorded and live; records nothing (the head precheck)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -57,6 +61,12 @@ class MemoryNonceStore:
             entries[nonce] = now + ttl_s
             return True
 
+    async def seen(self, owner: str, nonce: str) -> bool:
+        with self._lock:
+            entries = self._expiry.get(owner)
+            expires = entries.get(nonce) if entries is not None else None
+        return expires is not None and expires > self._clock()
+
     async def close(self) -> None:
         return None
 
@@ -79,6 +89,14 @@ class RedisNonceStore:
 
         try:
             return bool(await self._redis.set(self.PREFIX + nonce_key(owner, nonce), b"1", nx=True, ex=ttl_s))
+        except redis.RedisError as exc:
+            raise ServiceUnavailable() from exc
+
+    async def seen(self, owner: str, nonce: str) -> bool:
+        import redis
+
+        try:
+            return bool(await self._redis.exists(self.PREFIX + nonce_key(owner, nonce)))
         except redis.RedisError as exc:
             raise ServiceUnavailable() from exc
 

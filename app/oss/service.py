@@ -18,11 +18,14 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.intake import BodyReceiver, BodyRefused, BodyShares, receiving_per_key
+from app.auth.access import HeadCheck
+from app.errors import Throttled
 from app.images.addresses import BUCKET_NAME
 from app.images.object_store import ObjectStore
 from app.logs import log_unexpected
@@ -116,6 +119,13 @@ class OssUploads:
             )
         self.issuer = TokenIssuer(secret.encode() if secret else secrets.token_bytes(32))
         self._open_requests = asyncio.Semaphore(settings.max_open_requests)  # bounds the bodies held at once
+        # The API's body rules: the minimum rate, and a share of the receive slots per upload credential.
+        self.receiver = BodyReceiver(
+            grace_s=settings.slow_client_grace_s,
+            min_rate=settings.slow_client_min_rate,
+            drain_bytes=max(0, settings.max_body_bytes - settings.max_image_bytes),
+        )
+        self.shares = BodyShares(unverified=0, claimed=0, per_key=receiving_per_key(settings))
         self._sweeper: asyncio.Task[None] | None = None
 
     # DescribeOssUploadToken
@@ -205,7 +215,7 @@ class OssUploads:
         return scope
 
     async def put_object(self, request: Request, oss_request: OssRequest, request_id: str) -> Response:
-        data = await self.read_body(request)
+        data = await self.read_body(request, oss_request.headers)
         headers = oss_request.headers
         md5 = hashlib.md5(data)
         if "content-md5" in headers and headers["content-md5"].strip() != base64.b64encode(md5.digest()).decode():
@@ -224,30 +234,18 @@ class OssUploads:
             },
         )
 
-    async def read_body(self, request: Request) -> bytes:
-        """The object, at most ``max_image_bytes``. An oversized one is refused; its body is drained up to
-        ``max_body_bytes`` first so that the client reads the error rather than a reset connection."""
-        limit, drain_limit = self.settings.max_image_bytes, self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > drain_limit:
-            raise EntityTooLarge()
-
-        async def receive() -> bytes:
-            chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > drain_limit:
-                    break
-                if size <= limit:
-                    chunks.append(chunk)
-            if size > limit:
-                raise EntityTooLarge()
-            return b"".join(chunks)
-
+    async def read_body(self, request: Request, headers: Mapping[str, str]) -> bytes:
+        """The object, at most ``max_image_bytes``, received as the API receives bodies (minimum rate,
+        deadline, in the share of its upload credential). An oversized one is refused; its body is
+        drained up to ``max_body_bytes`` first so that the client reads the error rather than a reset."""
+        claim = parse_authorization(headers.get("authorization", ""))  # authenticated already
         try:
-            return await asyncio.wait_for(receive(), self.settings.body_read_timeout_s)
-        except (asyncio.TimeoutError, ClientDisconnect) as exc:
-            raise RequestTimeout() from exc
+            async with self.shares.receiving(HeadCheck(key_id=claim.access_key_id, verified=True)):
+                return await self.receiver(request, self.settings.max_image_bytes, self.settings.body_read_timeout_s)
+        except Throttled as exc:
+            raise ServiceUnavailable() from exc
+        except BodyRefused as refused:
+            raise EntityTooLarge() if refused.too_large else RequestTimeout() from refused
 
     # Retention
 

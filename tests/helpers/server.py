@@ -22,7 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from app.api.factory import create_app, start_comparisons
-from app.api.http11 import uvicorn_http_options
+from app.api.protocol import uvicorn_http_options
 from app.comparison import Comparisons
 from app.metrics import Metrics
 from app.settings import Settings
