@@ -46,7 +46,7 @@ def test_a_spent_nonce_is_refused_from_the_head_with_the_full_checks_error(
 def test_a_head_without_the_common_parameters_names_no_sender(tmp_path: Path) -> None:
     head, request = head_and_request("js-popcore-ak.http")  # pop-core signs in the body
     assert asyncio.run(authenticator(tmp_path, capture_time(request)).precheck(head)) == UNKNOWN_SENDER
-    assert UNKNOWN_SENDER == HeadCheck()
+    assert HeadCheck() == UNKNOWN_SENDER
 
 
 def test_memory_store_looks_up_without_recording() -> None:
