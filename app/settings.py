@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at least "
         "this many pixels; 0: always full size",
     )
+    max_decode_bytes: int = Field(
+        128 * 1024 * 1024,
+        description="memory one image's decode may take, computed from its header before decoding (a "
+        "progressive JPEG keeps all its coefficients, 128 bytes per 8x8 block per component, at any scale); "
+        "over it: ImageValuePatternError. Peak decode memory is at most this times INFERENCE_WORKERS",
+    )
     max_in_flight: int = Field(
         8, description="comparisons admitted at once (running or queued); more get Throttling.User"
     )

@@ -16,7 +16,7 @@ from app.engine.calibration import Calibration
 from app.engine.geometry import align_face
 from app.engine.types import Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
 from app.errors import NoFaceDetected
-from app.images.decode import decode_image
+from app.images.decode import MAX_DECODE_BYTES, decode_image
 
 StageTimer = Callable[[str, float], None]
 """Told each stage's name ("decode", "detect", "align", "embed") and its seconds, once per call:
@@ -60,6 +60,7 @@ class FaceEngine:
         model_id: str,
         max_image_pixels: int = 40_000_000,
         jpeg_decode_min_side: int = 0,
+        max_decode_bytes: int = MAX_DECODE_BYTES,
     ) -> None:
         self.detector = detector
         self.recognizer = recognizer
@@ -67,6 +68,7 @@ class FaceEngine:
         self.model_id = model_id
         self.max_image_pixels = max_image_pixels
         self.jpeg_decode_min_side = jpeg_decode_min_side
+        self.max_decode_bytes = max_decode_bytes
         self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
 
     @contextmanager
@@ -82,7 +84,12 @@ class FaceEngine:
 
     def decode(self, data: bytes) -> np.ndarray:
         with self._stage("decode"):
-            return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
+            return decode_image(
+                data,
+                max_pixels=self.max_image_pixels,
+                keep_side=self.jpeg_decode_min_side,
+                max_decode_bytes=self.max_decode_bytes,
+            )
 
     def largest_face_in(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
