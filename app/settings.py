@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     object_store_root: Path = Field(
         Path("oss"), description="the local store's folder: object KEY of BUCKET is the file ROOT/BUCKET/KEY"
     )
+    object_store_timeout_s: float = Field(
+        10.0, description="seconds one read or write of the local store may take (a hung file system)"
+    )
     s3_endpoint_url: str = Field("", description="the S3-compatible store's endpoint (empty: AWS's)")
     s3_region: str = Field("us-east-1", description="the S3 store's region")
     s3_access_key_id: str = Field("", description="the S3 store's access key id (empty: boto3's credential chain)")
@@ -140,6 +143,27 @@ class Settings(BaseSettings):
     )
     oss_upload_retention_s: int = Field(
         3600, ge=1, description="uploaded objects are deleted this long (seconds) after they were written"
+    )
+    oss_token_max_objects: int = Field(10, ge=1, description="objects one upload token may write")
+    oss_token_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="bytes one upload token may write (in 4 KiB blocks, as on disk)"
+    )
+    oss_key_max_objects: int = Field(
+        1000, ge=1, description="uploads one access key's tokens may have in the store at once (until retention)"
+    )
+    oss_key_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1, description="bytes one access key's uploads may hold in the store at once"
+    )
+    oss_store_max_bytes: int = Field(
+        768 * 1024 * 1024,
+        ge=1,
+        description="bytes all uploads of this process may hold (past it: ServiceUnavailable); size the store's "
+        "volume at this plus MAX_OPEN_REQUESTS x MAX_IMAGE_BYTES",
+    )
+    oss_store_min_free_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="uploads are refused (ServiceUnavailable) while the local store's file system has less free",
     )
 
     # Access control

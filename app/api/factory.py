@@ -122,7 +122,7 @@ def create_app(
         )
         app.state.services = services
         if uploads is not None:
-            uploads.start()  # the retention sweep
+            await uploads.start()  # counts what the store holds, starts the retention sweep
         log.info("ready: model %s, %d inference workers", comparisons.model_id, comparisons.workers)
         try:
             yield
@@ -192,7 +192,7 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
     if rpc.version != API_VERSION:
         raise InvalidVersion()
     if rpc.action == DESCRIBE_OSS_UPLOAD_TOKEN and services.uploads is not None:
-        return services.uploads.describe_token(rpc.headers.get("host", ""))
+        return services.uploads.describe_token(rpc.headers.get("host", ""), key_id)
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:

@@ -14,7 +14,14 @@ import pytest
 from PIL import Image
 
 from app.errors import ImageValuePatternError
-from app.images.decode import DECODER_WORKSPACE_BYTES, MAX_DECODE_BYTES, decode_cost, decode_image, jpeg_reduction, read_header
+from app.images.decode import (
+    DECODER_WORKSPACE_BYTES,
+    MAX_DECODE_BYTES,
+    decode_cost,
+    decode_image,
+    jpeg_reduction,
+    read_header,
+)
 from tests.helpers.images import astronaut_bgr
 from tests.hostile.decode_memory_bombs import jpeg_bytes, progressive_cmyk_bomb
 from tests.hostile.hostile_images import pil_bytes
@@ -24,7 +31,9 @@ MiB = 1024 * 1024
 
 def cost(data: bytes, keep_side: int = 1280) -> int:
     header = read_header(data)
-    return decode_cost(data, header, jpeg_reduction(header.width, header.height, keep_side) if header.format == "JPEG" else 1)
+    return decode_cost(
+        data, header, jpeg_reduction(header.width, header.height, keep_side) if header.format == "JPEG" else 1
+    )
 
 
 def photo(size: tuple[int, int]) -> np.ndarray:
@@ -96,7 +105,12 @@ before = kib("VmRSS")
 pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
 print((kib("VmHWM") - before) * 1024)
 """
-FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 def flat(mode: str, fmt: str, size: tuple[int, int], **options: object) -> bytes:
@@ -122,7 +136,9 @@ def test_cost_is_an_upper_bound_of_the_decoders_peak_memory(tmp_path: Path, data
     factor = jpeg_reduction(header.width, header.height, keep_side) if header.format == "JPEG" else 1
     path = tmp_path / "image"
     path.write_bytes(data)
-    run = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(FLAGS[factor])], capture_output=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path), str(FLAGS[factor])], capture_output=True, check=True
+    )
     measured = int(run.stdout)
     computed = decode_cost(data, header, factor)
     assert measured <= computed, (measured, computed)
