@@ -181,7 +181,13 @@ class Settings(BaseSettings):
     )
     nonce_cache_size: int = Field(
         default=500_000,
-        description="signature nonces remembered in memory (without Redis); when full, requests are throttled",
+        description="signature nonces remembered per access key (in memory or Redis); when its share is full, "
+        "that key's requests are throttled",
+    )
+    nonce_key_max_bytes: int = Field(
+        default=48 * 1024 * 1024,
+        description="memory one access key's nonces may take (in memory: 168 bytes + the nonce each; Redis: 256 "
+        "each); size Redis maxmemory at least keys x this",
     )
     signature_window_s: int = Field(
         default=900,

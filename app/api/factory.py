@@ -102,6 +102,7 @@ def create_app(
         loader = ImageLoader(UrlFetcher(settings), store, settings.max_image_bytes)
         uploads = create_uploads(settings, store)
         authenticator = CountedAuthenticator(create_authenticator(settings), metrics)
+        await authenticator.start()  # refuses an evicting Redis
         services = Services(
             settings=settings,
             comparisons=comparisons,
@@ -148,7 +149,7 @@ def create_app(
         if services.faults is not None:
             body["faults"] = services.faults.describe()
         problem = services.authenticator.problem()
-        if problem:  # out of rotation until the keys file is fixed: signed callers would be refused
+        if problem:  # out of rotation until the keys file or the nonce store is fixed: signed callers would be refused
             body.update(status="not ready", keys=problem)
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)
