@@ -197,7 +197,7 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:
-        injected = await services.faults.inject(rpc, services.comparisons.calibration)
+        injected = await services.faults.inject(rpc, services.comparisons.calibration, key_id)
         if injected is not None:
             return injected
     async with services.key_shares.comparing(key_id):
