@@ -237,6 +237,12 @@ class Settings(BaseSettings):
         description="the demo page at GET /demo: auto = on in open mode (no access keys) only; on = also with "
         "access keys (the page then signs its requests with a key typed into it); off",
     )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated host names (besides IP addresses and localhost) that the demo page and "
+        "/metrics answer to; a request naming another Host, or sent by a page of another origin, gets 403 "
+        "(DNS rebinding, cross-site forms)",
+    )
     faults_file: Path | None = Field(
         default=None, description="fault injection rules (JSON, re-read on change); needs FAULTS_ENABLED=true"
     )

@@ -31,6 +31,7 @@ from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
+from app.local_surfaces import browser_refusal
 from app.logs import log_access, log_unexpected
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import SUCCESS_CODE, CountedAuthenticator, Metrics
@@ -157,8 +158,9 @@ def create_app(
     if settings.metrics_enabled:
 
         @app.get("/metrics", include_in_schema=False)
-        async def metrics_endpoint() -> Response:
-            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        async def metrics_endpoint(request: Request) -> Response:
+            refusal = browser_refusal(request, settings)  # a browser of another name or page
+            return refusal or Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/", openapi_extra=COMPARE_FACES_OPERATION, response_class=Response, summary="CompareFaces")
     async def compare_faces_rpc(request: Request) -> Response:
