@@ -287,7 +287,12 @@ class OssUploads:
             await asyncio.sleep(interval)
 
     async def start(self) -> None:
-        self.quotas.seed(await self.store.uploads(self.bucket, UPLOAD_PREFIX))
+        try:
+            self.quotas.seed(await self.store.uploads(self.bucket, UPLOAD_PREFIX))
+        except Exception as error:  # a store not reachable yet, a bucket not created yet: start from zero
+            log.warning(
+                "upload budgets start from zero: the store's uploads could not be listed (%s)", type(error).__name__
+            )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:
