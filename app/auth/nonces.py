@@ -25,6 +25,10 @@ class NonceStore(Protocol):
         recorded and has not expired. Both arrive in the canonical form the signature covered."""
         ...
 
+    async def seen(self, owner: str, nonce: str) -> bool:
+        """Whether ``nonce`` of ``owner`` is recorded and live, recording nothing (a precheck's question)."""
+        ...
+
     async def start(self) -> None:
         """Check the store can keep its promise (Redis: no eviction), before serving."""
         ...
@@ -82,6 +86,12 @@ class MemoryNonceStore:
             entries[nonce] = now + ttl_s
             self._bytes[owner] = held + cost
             return True
+
+    async def seen(self, owner: str, nonce: str) -> bool:
+        with self._lock:
+            entries = self._expiry.get(owner)
+            expires = entries.get(nonce) if entries is not None else None
+        return expires is not None and expires > self._clock()
 
     def held_bytes(self, owner: str) -> int:
         return self._bytes.get(owner, 0)
@@ -163,6 +173,17 @@ class RedisNonceStore:
         if outcome == -1:
             raise Throttled()
         return bool(outcome == 1)
+
+    async def seen(self, owner: str, nonce: str) -> bool:
+        import redis
+
+        try:
+            expires = await self._redis.zscore(self.PREFIX + owner, nonce)
+            if expires is not None and float(expires) > self._clock():
+                return True
+            return bool(await self._redis.exists(self.LEGACY_PREFIX + nonce_key(owner, nonce)))
+        except redis.RedisError as exc:
+            raise ServiceUnavailable() from exc
 
     async def check(self) -> str | None:
         """What is wrong with the Redis now: unreachable, an eviction policy, or full; None: fine."""

@@ -45,3 +45,17 @@ def test_the_count_is_an_upper_bound_of_the_memory_taken() -> None:
     taken = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert taken <= store.held_bytes("key"), (taken, store.held_bytes("key"))
+
+
+def test_seen_answers_without_recording() -> None:
+    now = [0.0]
+    store = MemoryNonceStore(max_entries=10, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        assert not await store.seen("key", "n") and len(store) == 0
+        assert await store.first_use("key", "n", 10)
+        assert await store.seen("key", "n") and not await store.seen("other", "n")
+        now[0] = 11
+        assert not await store.seen("key", "n")
+
+    asyncio.run(scenario())

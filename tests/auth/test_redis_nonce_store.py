@@ -68,6 +68,22 @@ def test_each_key_has_its_share_in_redis(redis_url: str) -> None:
     asyncio.run(scenario())
 
 
+def test_seen_answers_without_recording(redis_url: str) -> None:
+    async def scenario() -> None:
+        store = RedisNonceStore(redis_url)
+        try:
+            assert not await store.seen("key", "n")
+            assert not await store.seen("key", "n")  # asking records nothing
+            assert await store.first_use("key", "n", 1)
+            assert await store.seen("key", "n") and not await store.seen("other", "n")
+            await asyncio.sleep(1.2)
+            assert not await store.seen("key", "n")  # expired
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
 def test_the_share_is_bounded_in_bytes_too(redis_url: str) -> None:
     store = RedisNonceStore(redis_url, max_entries=10**6, max_bytes=4 * REDIS_ENTRY_BYTES)
     assert store.share == 4
