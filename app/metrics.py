@@ -170,5 +170,8 @@ class CountedAuthenticator:
     def problem(self) -> str | None:
         return self.inner.problem()
 
+    async def start(self) -> None:
+        await self.inner.start()
+
     async def close(self) -> None:
         await self.inner.close()

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         description="large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at least "
         "this many pixels; 0: always full size",
     )
+    max_decode_bytes: int = Field(
+        128 * 1024 * 1024,
+        description="memory one image's decode may take, computed from its header before decoding (a "
+        "progressive JPEG keeps all its coefficients, 128 bytes per 8x8 block per component, at any scale); "
+        "over it: ImageValuePatternError. Peak decode memory is at most this times INFERENCE_WORKERS",
+    )
     max_in_flight: int = Field(
         8, description="comparisons admitted at once (running or queued); more get Throttling.User"
     )
@@ -122,6 +128,9 @@ class Settings(BaseSettings):
     )
     object_store_root: Path = Field(
         Path("oss"), description="the local store's folder: object KEY of BUCKET is the file ROOT/BUCKET/KEY"
+    )
+    object_store_timeout_s: float = Field(
+        10.0, description="seconds one read or write of the local store may take (a hung file system)"
     )
     s3_endpoint_url: str = Field("", description="the S3-compatible store's endpoint (empty: AWS's)")
     s3_region: str = Field("us-east-1", description="the S3 store's region")
@@ -151,6 +160,27 @@ class Settings(BaseSettings):
     oss_upload_retention_s: int = Field(
         3600, ge=1, description="uploaded objects are deleted this long (seconds) after they were written"
     )
+    oss_token_max_objects: int = Field(10, ge=1, description="objects one upload token may write")
+    oss_token_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="bytes one upload token may write (in 4 KiB blocks, as on disk)"
+    )
+    oss_key_max_objects: int = Field(
+        1000, ge=1, description="uploads one access key's tokens may have in the store at once (until retention)"
+    )
+    oss_key_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1, description="bytes one access key's uploads may hold in the store at once"
+    )
+    oss_store_max_bytes: int = Field(
+        768 * 1024 * 1024,
+        ge=1,
+        description="bytes all uploads of this process may hold (past it: ServiceUnavailable); size the store's "
+        "volume at this plus MAX_OPEN_REQUESTS x MAX_IMAGE_BYTES",
+    )
+    oss_store_min_free_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="uploads are refused (ServiceUnavailable) while the local store's file system has less free",
+    )
 
     # Access control
     access_keys_file: Path | None = Field(
@@ -167,7 +197,13 @@ class Settings(BaseSettings):
     )
     nonce_cache_size: int = Field(
         default=500_000,
-        description="signature nonces remembered in memory (without Redis); when full, requests are throttled",
+        description="signature nonces remembered per access key (in memory or Redis); when its share is full, "
+        "that key's requests are throttled",
+    )
+    nonce_key_max_bytes: int = Field(
+        default=48 * 1024 * 1024,
+        description="memory one access key's nonces may take (in memory: 168 bytes + the nonce each; Redis: 256 "
+        "each); size Redis maxmemory at least keys x this",
     )
     signature_window_s: int = Field(
         default=900,
@@ -267,6 +303,12 @@ class Settings(BaseSettings):
         "auto",
         description="the demo page at GET /demo: auto = on in open mode (no access keys) only; on = also with "
         "access keys (the page then signs its requests with a key typed into it); off",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated host names (besides IP addresses and localhost) that the demo page and "
+        "/metrics answer to; a request naming another Host, or sent by a page of another origin, gets 403 "
+        "(DNS rebinding, cross-site forms)",
     )
     faults_file: Path | None = Field(
         default=None, description="fault injection rules (JSON, re-read on change); needs FAULTS_ENABLED=true"

@@ -32,6 +32,7 @@ from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
+from app.local_surfaces import browser_refusal
 from app.logs import log_access, log_unexpected
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import SUCCESS_CODE, CountedAuthenticator, Metrics
@@ -103,6 +104,7 @@ def create_app(
         loader = ImageLoader(UrlFetcher(settings), store, settings.max_image_bytes)
         uploads = create_uploads(settings, store)
         authenticator = CountedAuthenticator(create_authenticator(settings), metrics)
+        await authenticator.start()  # refuses an evicting Redis
         services = Services(
             settings=settings,
             comparisons=comparisons,
@@ -123,7 +125,7 @@ def create_app(
         )
         app.state.services = services
         if uploads is not None:
-            uploads.start()  # the retention sweep
+            await uploads.start()  # counts what the store holds, starts the retention sweep
         log.info("ready: model %s, %d inference workers", comparisons.model_id, comparisons.workers)
         try:
             yield
@@ -149,7 +151,7 @@ def create_app(
         if services.faults is not None:
             body["faults"] = services.faults.describe()
         problem = services.authenticator.problem()
-        if problem:  # out of rotation until the keys file is fixed: signed callers would be refused
+        if problem:  # out of rotation until the keys file or the nonce store is fixed: signed callers would be refused
             body.update(status="not ready", keys=problem)
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)
@@ -157,8 +159,9 @@ def create_app(
     if settings.metrics_enabled:
 
         @app.get("/metrics", include_in_schema=False)
-        async def metrics_endpoint() -> Response:
-            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        async def metrics_endpoint(request: Request) -> Response:
+            refusal = browser_refusal(request, settings)  # a browser of another name or page
+            return refusal or Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/", openapi_extra=COMPARE_FACES_OPERATION, response_class=Response, summary="CompareFaces")
     async def compare_faces_rpc(request: Request) -> Response:
@@ -188,11 +191,11 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
     if rpc.version != API_VERSION:
         raise InvalidVersion()
     if rpc.action == DESCRIBE_OSS_UPLOAD_TOKEN and services.uploads is not None:
-        return services.uploads.describe_token(rpc.headers.get("host", ""), rpc.scheme)
+        return services.uploads.describe_token(rpc.headers.get("host", ""), key_id, rpc.scheme)
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:
-        injected = await services.faults.inject(rpc, services.comparisons.calibration)
+        injected = await services.faults.inject(rpc, services.comparisons.calibration, key_id)
         if injected is not None:
             return injected
     async with services.key_shares.comparing(key_id):

@@ -39,7 +39,11 @@ class Authenticator(Protocol):
         ...
 
     def problem(self) -> str | None:
-        """Why signed callers may be refused wrongly now (e.g. the keys file is broken), or None."""
+        """Why signed callers may be refused wrongly now (e.g. the keys file is broken, Redis full), or None."""
+        ...
+
+    async def start(self) -> None:
+        """Checks before serving (an evicting Redis refuses start-up)."""
         ...
 
     async def close(self) -> None: ...
@@ -55,6 +59,9 @@ class OpenAccess:
         return UNKNOWN_SENDER
 
     def problem(self) -> str | None:
+        return None
+
+    async def start(self) -> None:
         return None
 
     async def close(self) -> None:

@@ -151,9 +151,12 @@ class SignatureAuthenticator:
             raise TimestampExpired()
 
     def problem(self) -> str | None:
-        """What is wrong with the keys file now (re-read if it changed), or None."""
+        """What is wrong with the keys file (re-read if it changed) or the nonce store now, or None."""
         self.keys.current()
-        return self.keys.problem
+        return self.keys.problem or self.nonces.problem()
+
+    async def start(self) -> None:
+        await self.nonces.start()
 
     def install_sighup(self) -> None:
         """``kill -HUP`` re-reads the keys file (main thread only; mtime checks work everywhere)."""
@@ -177,10 +180,12 @@ def create_signature_authenticator(settings: Settings) -> SignatureAuthenticator
     keys = KeyStore(settings.access_keys_file)
     nonces: NonceStore
     if settings.redis_url:
-        nonces = RedisNonceStore(settings.redis_url)
+        nonces = RedisNonceStore(
+            settings.redis_url, max_entries=settings.nonce_cache_size, max_bytes=settings.nonce_key_max_bytes
+        )
         log.info("signature nonces kept in Redis")
     else:
-        nonces = MemoryNonceStore(settings.nonce_cache_size)
+        nonces = MemoryNonceStore(settings.nonce_cache_size, max_bytes=settings.nonce_key_max_bytes)
         log.info("signature nonces kept in memory (one process; set COMPAREFACES_REDIS_URL to share them)")
     authenticator = SignatureAuthenticator(keys, nonces, window_s=settings.signature_window_s)
     authenticator.install_sighup()

@@ -48,6 +48,7 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
         max_image_pixels=settings.max_image_pixels,
         jpeg_decode_min_side=settings.jpeg_decode_min_side,
         ages=age_estimator(settings) if calibration.strata else None,
+        max_decode_bytes=settings.max_decode_bytes,
     )
 
 

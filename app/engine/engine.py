@@ -17,7 +17,7 @@ from app.engine.geometry import align_face
 from app.engine.strata import pair_stratum
 from app.engine.types import AgeEstimator, Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
 from app.errors import NoFaceDetected
-from app.images.decode import decode_image
+from app.images.decode import MAX_DECODE_BYTES, decode_image
 
 StageTimer = Callable[[str, float], None]
 """Told each stage's name ("decode", "detect", "align", "embed") and its seconds, once per call:
@@ -62,6 +62,7 @@ class FaceEngine:
         max_image_pixels: int = 40_000_000,
         jpeg_decode_min_side: int = 0,
         ages: AgeEstimator | None = None,
+        max_decode_bytes: int = MAX_DECODE_BYTES,
     ) -> None:
         self.detector = detector
         self.recognizer = recognizer
@@ -70,6 +71,7 @@ class FaceEngine:
         self.model_id = model_id
         self.max_image_pixels = max_image_pixels
         self.jpeg_decode_min_side = jpeg_decode_min_side
+        self.max_decode_bytes = max_decode_bytes
         self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
 
     @contextmanager
@@ -85,7 +87,12 @@ class FaceEngine:
 
     def decode(self, data: bytes) -> np.ndarray:
         with self._stage("decode"):
-            return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
+            return decode_image(
+                data,
+                max_pixels=self.max_image_pixels,
+                keep_side=self.jpeg_decode_min_side,
+                max_decode_bytes=self.max_decode_bytes,
+            )
 
     def largest_face_in(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))

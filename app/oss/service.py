@@ -27,7 +27,7 @@ from app.api.intake import BodyReceiver, BodyRefused, BodyShares, receiving_per_
 from app.auth.access import HeadCheck
 from app.errors import Throttled
 from app.images.addresses import BUCKET_NAME
-from app.images.object_store import ObjectStore
+from app.images.object_store import ObjectStore, UnstorableName
 from app.logs import log_unexpected
 from app.oss.errors import (
     AccessDenied,
@@ -41,6 +41,7 @@ from app.oss.errors import (
     SignatureDoesNotMatch,
     error_response,
 )
+from app.oss.quotas import StoreFull, UploadQuotas
 from app.oss.signatures import (
     UNSIGNED_PAYLOAD,
     OssRequest,
@@ -92,13 +93,15 @@ def address(path: str, host: str, upload_bucket: str) -> tuple[str, str]:
 
 
 def check_key(key: str) -> None:
-    """One file per key, inside its folder: no empty, ``.`` or ``..`` segments, no control characters."""
+    """One file per key, inside its folder: no empty, ``.`` or ``..`` segments, no control characters
+    (C0, DEL, C1) and no line or paragraph separators (U+2028, U+2029), which split log lines and
+    listings."""
     segments = key.split("/")
     if (
         not key
         or len(key.encode()) > MAX_KEY_BYTES
         or any(segment in ("", ".", "..") for segment in segments)
-        or any(ord(char) < 32 or char in "\\\x7f" for char in key)
+        or any(ord(char) < 32 or 0x7F <= ord(char) <= 0x9F or char in "\\\u2028\u2029" for char in key)
     ):
         raise InvalidObjectName()
 
@@ -127,14 +130,16 @@ class OssUploads:
         )
         self.shares = BodyShares(unverified=0, claimed=0, per_key=receiving_per_key(settings))
         self._sweeper: asyncio.Task[None] | None = None
+        self.quotas = UploadQuotas(settings, self.sweep_interval_s, clock=clock)
 
     # DescribeOssUploadToken
 
-    def describe_token(self, host: str, scheme: str = "http") -> dict[str, object]:
-        """The ``OssUploadToken`` of a new upload scope (the caller has been authenticated); its
-        ``EndPoint`` is where the token request came (``scheme``: https when that was over TLS)."""
+    def describe_token(self, host: str, owner: str | None = None, scheme: str = "http") -> dict[str, object]:
+        """The ``OssUploadToken`` of a new upload scope for ``owner``, the authenticated access key
+        (None: open mode); its ``EndPoint`` is where the token request came (``scheme``: https when
+        that was over TLS)."""
         expires_at = self.clock() + self.settings.oss_token_ttl_s
-        scope, secret, token = self.issuer.issue(self.bucket, new_upload_path(UPLOAD_PREFIX), expires_at)
+        scope, secret, token = self.issuer.issue(self.bucket, new_upload_path(UPLOAD_PREFIX), expires_at, owner or "")
         endpoint = self.settings.oss_endpoint or f"{scheme}://{host or f'127.0.0.1:{self.settings.port}'}"
         return {
             "OssUploadToken": {
@@ -183,11 +188,11 @@ class OssUploads:
                 if request.method != "PUT" or oss_request.query or not scope.allows(bucket, key):
                     raise AccessDenied()
                 check_key(key)
-                response = await self.put_object(request, oss_request, request_id)
+                response = await self.put_object(request, oss_request, scope, request_id)
         except OssError as error:
             host_id = host if _hostname(host).startswith(self.bucket + ".") else f"{self.bucket}.{host}"
             response = error_response(error, request_id=request_id, host_id=host_id, head=request.method == "HEAD")
-            if isinstance(error, (EntityTooLarge, RequestTimeout, ServiceUnavailable)):
+            if isinstance(error, (EntityTooLarge, RequestTimeout, ServiceUnavailable, StoreFull)):
                 response.headers["connection"] = "close"  # the rest of the body is not wanted
         except Exception as error:
             log_unexpected(log, "upload", request_id, error)
@@ -214,7 +219,9 @@ class OssUploads:
             raise RequestTimeTooSkewed()
         return scope
 
-    async def put_object(self, request: Request, oss_request: OssRequest, request_id: str) -> Response:
+    async def put_object(
+        self, request: Request, oss_request: OssRequest, scope: UploadScope, request_id: str
+    ) -> Response:
         data = await self.read_body(request, oss_request.headers)
         headers = oss_request.headers
         md5 = hashlib.md5(data)
@@ -223,7 +230,13 @@ class OssUploads:
         declared_sha256 = headers.get("x-oss-content-sha256", UNSIGNED_PAYLOAD)
         if declared_sha256 != UNSIGNED_PAYLOAD and declared_sha256.lower() != hashlib.sha256(data).hexdigest():
             raise InvalidDigest("The x-oss-content-sha256 you specified did not match what we received.")
-        await self.store.put(oss_request.bucket, oss_request.key, data)
+        self.quotas.reserve(scope, len(data), await self.store.free_bytes())
+        try:
+            await self.store.put(oss_request.bucket, oss_request.key, data)
+        except UnstorableName as exc:
+            raise InvalidObjectName() from exc
+        except asyncio.TimeoutError as exc:  # the local store's file system hangs
+            raise ServiceUnavailable() from exc
         return Response(
             status_code=200,
             headers={
@@ -257,8 +270,12 @@ class OssUploads:
     def retention_s(self) -> int:
         return self.settings.oss_upload_retention_s
 
+    @property
+    def sweep_interval_s(self) -> float:
+        return min(60.0, max(1.0, self.retention_s / 4))
+
     async def _sweep_forever(self) -> None:
-        interval = min(60.0, max(1.0, self.retention_s / 4))
+        interval = self.sweep_interval_s
         while True:
             try:
                 deleted = await self.sweep()
@@ -268,7 +285,13 @@ class OssUploads:
                 log.warning("retention sweep failed: %s", type(error).__name__)
             await asyncio.sleep(interval)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        try:
+            self.quotas.seed(await self.store.uploads(self.bucket, UPLOAD_PREFIX))
+        except Exception as error:  # a store not reachable yet, a bucket not created yet: start from zero
+            log.warning(
+                "upload budgets start from zero: the store's uploads could not be listed (%s)", type(error).__name__
+            )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:
