@@ -95,3 +95,14 @@ def test_lfw_men_and_women_are_told_apart(estimate: Callable[[np.ndarray], Trait
 
 def test_an_empty_batch_runs_no_network() -> None:
     assert TraitEstimator.load().estimate([]) == []
+
+
+def test_openvino_and_onnxruntime_give_the_same_estimates() -> None:
+    image = astronaut_bgr()
+    landmarks = largest_face(load_models(Settings()).detector.detect(image)).landmarks
+    ov, ort = (
+        TraitEstimator.load(backend=backend).estimate([(image, landmarks)])[0]
+        for backend in ("openvino", "onnxruntime")
+    )
+    assert ov.age == pytest.approx(ort.age, abs=1e-3)
+    assert ov.p_male == pytest.approx(ort.p_male, abs=1e-5)
