@@ -93,6 +93,12 @@ def test_lfw_men_and_women_are_told_apart(estimate: Callable[[np.ndarray], Trait
     assert estimate(lfw_bgr("Serena_Williams", 1)).p_male < 0.1
 
 
+def test_toddlers_look_under_18(estimate: Callable[[np.ndarray], Traits]) -> None:
+    for name in ("Tristan_Gretzky", "Grace_Dodd"):
+        traits = estimate(lfw_bgr(name, 1))
+        assert traits.age < 10 and traits.p_under_18 > 0.9
+
+
 def test_an_empty_batch_runs_no_network() -> None:
     assert TraitEstimator.load().estimate([]) == []
 
