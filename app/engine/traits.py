@@ -17,7 +17,7 @@ import numpy as np
 
 from app.engine.geometry import similarity_transform
 from app.engine.packs.common import verified
-from app.engine.runtime import Network, onnxruntime_network
+from app.engine.runtime import Network, open_network
 
 TRAITS_DIR = Path(str(resources.files("app") / "models" / "dlib-age-gender"))
 AGE_MODEL = "age-v1.onnx"
@@ -77,12 +77,21 @@ class TraitEstimator:
         self._sex = sex_network
 
     @classmethod
-    def load(cls, provider: str = "cpu", intra_op_threads: int = 1, folder: Path = TRAITS_DIR) -> TraitEstimator:
-        age = verified(folder / AGE_MODEL, TRAITS_SHA256[AGE_MODEL])
-        sex = verified(folder / SEX_MODEL, TRAITS_SHA256[SEX_MODEL])
-        return cls(
-            onnxruntime_network(age, provider, intra_op_threads), onnxruntime_network(sex, provider, intra_op_threads)
-        )
+    def load(
+        cls, provider: str = "cpu", backend: str = "openvino", intra_op_threads: int = 1, folder: Path = TRAITS_DIR
+    ) -> TraitEstimator:
+        """On OpenVINO by default, as the recognizers (measured on this project's 2-core dev machine: the
+        age network takes 4.1 ms CPU there against onnxruntime's 5.5 ms, same outputs within 3e-7)."""
+        networks = [
+            open_network(
+                verified(folder / name, TRAITS_SHA256[name]),
+                provider=provider,
+                backend=backend,
+                intra_op_threads=intra_op_threads,
+            )
+            for name in (AGE_MODEL, SEX_MODEL)
+        ]
+        return cls(*networks)
 
     model_id = "dlib-age-v1"
 
