@@ -54,4 +54,4 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
 
 def age_estimator(settings: Settings) -> TraitEstimator:
     """The apparent-age estimate that chooses a pair's stratum (its thresholds)."""
-    return TraitEstimator.load(settings.execution_provider, settings.detector_threads)
+    return TraitEstimator.load(settings.execution_provider, intra_op_threads=settings.detector_threads)

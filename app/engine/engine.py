@@ -116,20 +116,18 @@ class FaceEngine:
             )
         with self._stage("embed"):
             embeddings = self.recognizer.embed(crops)
-        minors = self.minor_probability(
-            [(pixels, face.landmarks) for (pixels, _), face in zip(images, found, strict=True)]
-        )
+        ages = self.apparent_age([(pixels, face.landmarks) for (pixels, _), face in zip(images, found, strict=True)])
         return [
-            Face(vector, face.box, face.landmarks, face.score, kind, minor)
-            for vector, face, (_, kind), minor in zip(embeddings, found, images, minors, strict=True)
+            Face(vector, face.box, face.landmarks, face.score, kind, age)
+            for vector, face, (_, kind), age in zip(embeddings, found, images, ages, strict=True)
         ]
 
-    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
-        """How likely each face looks under 18, where the engine estimates ages (else None each)."""
+    def apparent_age(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[float, float] | None]:
+        """Each face's apparent (years, P(under 18)), where the engine estimates ages (else None each)."""
         if self.ages is None or not faces:
             return [None] * len(faces)
         with self._stage("age"):
-            return [float(p) for p in self.ages.minor_probability(faces)]
+            return [(float(years), float(p_minor)) for years, p_minor in self.ages.apparent_age(faces)]
 
     def inspect_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[ImageInspection]:
         """``embed_pixels`` showing its work (for the demo page and ``comparefaces compare --annotate``):
@@ -149,13 +147,13 @@ class FaceEngine:
             for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
             if index is not None
         ]
-        minors = iter(self.minor_probability(compared))
+        ages = iter(self.apparent_age(compared))
         inspections = []
         for (_, kind), faces, index, crop in zip(images, found, chosen, crops, strict=True):
             face = None
             if index is not None:
                 detected = faces[index]
-                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind, next(minors))
+                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind, next(ages))
             inspections.append(ImageInspection(faces=faces, compared=index, crop=crop, face=face))
         return inspections
 
@@ -179,7 +177,7 @@ class FaceEngine:
     def compare(self, first: Face, second: Face) -> Comparison:
         cosine = float(np.clip(np.dot(first.embedding, second.embedding), -1.0, 1.0))
         kind = pair_type(first.image_type, second.image_type)
-        stratum = pair_stratum(first.p_minor, second.p_minor)
+        stratum = pair_stratum(first.apparent_age, second.apparent_age)
         return Comparison(
             score=self.calibration.score(cosine),
             cosine=cosine,
@@ -198,6 +196,6 @@ class FaceEngine:
         """Run every model once so the first request does not pay for lazy initialisation."""
         blank = np.full((128, 128, 3), 127, dtype=np.uint8)
         self.detector.detect(blank)
-        self.minor_probability([(blank, np.array([[40, 50], [88, 50], [64, 70], [45, 95], [83, 95]], np.float32))])
+        self.apparent_age([(blank, np.array([[40, 50], [88, 50], [64, 70], [45, 95], [83, 95]], np.float32))])
         size = self.recognizer.input_size
         self.recognizer.embed(np.zeros((2, size, size, 3), dtype=np.uint8))

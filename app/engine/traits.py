@@ -95,10 +95,12 @@ class TraitEstimator:
 
     model_id = "dlib-age-v1"
 
-    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """(N,) the age network's probability that each face looks under 18 (the age network only)."""
+    def apparent_age(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(N, 2) each face's expected apparent age in years and probability of looking under 18
+        (the age network only)."""
         chips = np.stack([trait_chip(image, landmarks, AGE_CHIP) for image, landmarks in faces])
-        return mass_below(self._age.run(trait_blob(chips))[0].reshape(len(faces), -1), 18)
+        probabilities = self._age.run(trait_blob(chips))[0].reshape(len(faces), -1)
+        return np.stack([expected_age(probabilities), mass_below(probabilities, 18)], axis=1)
 
     def estimate(self, faces: list[tuple[np.ndarray, np.ndarray]]) -> list[Traits]:
         """One ``Traits`` per (BGR image, (5, 2) landmarks), all faces in one call per network."""

@@ -21,7 +21,7 @@ import numpy as np
 from app.engine.build import age_estimator
 from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
 from app.engine.packs import load_models
-from app.engine.strata import STRATA, stratum_codes
+from app.engine.strata import STRATA, face_codes, stratum_codes
 from app.settings import Settings
 from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, photo_groups
 from app.tools.pairs import PairScores, pair_scores
@@ -134,8 +134,8 @@ def stratum_scores(kept: EmbeddedSet, excluded: np.ndarray) -> dict[str, dict[st
 
 
 def in_stratum(ages: list[np.ndarray], code: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    left_minor, right_minor = ages
-    return lambda i, j: stratum_codes(left_minor[i], right_minor[j]) == code
+    left, right = (face_codes(side) for side in ages)
+    return lambda i, j: stratum_codes(left[i], right[j]) == code
 
 
 def calibration_from_embeddings(

@@ -37,8 +37,8 @@ class EmbeddedSet:
     face: np.ndarray  # (N, D) embeddings of the photos as they are
     id_style: np.ndarray  # (N, D) embeddings of ID-style portraits made from the same photos
     missed: int  # photos in which no face was found (left out)
-    face_minor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) P(under 18), as seen
-    id_minor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) the same, on the portrait
+    face_age: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # (N, 2) years, P(under 18)
+    id_age: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # the same, seen on the portrait
 
     def key(self, index: int) -> str:
         """``person/photo`` of a photo: how exclusion lists and group files name it."""
@@ -46,16 +46,16 @@ class EmbeddedSet:
         return f"{path.parent.name}/{path.name}"
 
     def sides(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]]:
-        """Pair type -> (left embeddings, right embeddings, symmetric, left P(minor), right P(minor)):
+        """Pair type -> (left embeddings, right embeddings, symmetric, left apparent ages, right ones):
         photo against photo, and (with ID-style portraits) photo against another photo's portrait."""
-        sides = {FACE_PAIRS: (self.face, self.face, True, self.face_minor, self.face_minor)}
+        sides = {FACE_PAIRS: (self.face, self.face, True, self.face_age, self.face_age)}
         if len(self.id_style) == len(self.face):
-            sides[ID_PAIRS] = (self.face, self.id_style, False, self.face_minor, self.id_minor)
+            sides[ID_PAIRS] = (self.face, self.id_style, False, self.face_age, self.id_age)
         return sides
 
     @property
     def has_ages(self) -> bool:
-        return len(self.face_minor) == len(self.face) and len(self.id_minor) == len(self.id_style)
+        return len(self.face_age) == len(self.face) and len(self.id_age) == len(self.id_style)
 
     def subset(self, keep: np.ndarray) -> EmbeddedSet:
         """The photos where ``keep`` (a boolean mask) is true; people keep their indices."""
@@ -71,8 +71,8 @@ class EmbeddedSet:
             self.face[keep],
             rows(self.id_style),
             self.missed,
-            rows(self.face_minor),
-            rows(self.id_minor),
+            rows(self.face_age),
+            rows(self.id_age),
         )
 
 
@@ -122,7 +122,7 @@ def embed_directory(
     ages: AgeEstimator | None = None,
 ) -> EmbeddedSet:
     """Every photo's largest face embedded as it is and as an ID-style portrait, and (with ``ages``)
-    how likely each looks under 18."""
+    how old each looks."""
     size = models.recognizer.input_size
     people: list[str] = []
     photos: list[Path] = []
@@ -131,7 +131,7 @@ def embed_directory(
     id_style: list[np.ndarray] = []
     face_crops: list[np.ndarray] = []
     id_crops: list[np.ndarray] = []
-    minors: dict[str, list[np.ndarray]] = {"face": [], "id": []}
+    estimated: dict[str, list[np.ndarray]] = {"face": [], "id": []}
     seen: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"face": [], "id": []}  # (image, landmarks)
 
     def flush() -> None:  # embed as we go: crops of a large recognizer input would not fit in memory
@@ -141,7 +141,7 @@ def embed_directory(
             id_style.append(models.recognizer.embed(np.stack(id_crops)))
         for version, faces in seen.items():
             if ages is not None and faces:
-                minors[version].append(ages.minor_probability(faces))
+                estimated[version].append(ages.apparent_age(faces))
             faces.clear()
         face_crops.clear()
         id_crops.clear()
@@ -177,13 +177,11 @@ def embed_directory(
     dim = face[0].shape[1] if face else 0
     face_all = np.concatenate(face) if face else np.zeros((0, dim), np.float32)
     id_all = np.concatenate(id_style) if id_style else face_all[:0]
-    face_minor, id_minor = (
-        np.concatenate(minors[version]).astype(np.float32) if minors[version] else np.zeros(0, np.float32)
+    face_age, id_age = (
+        np.concatenate(estimated[version]).astype(np.float32) if estimated[version] else np.zeros((0, 2), np.float32)
         for version in ("face", "id")
     )
-    return EmbeddedSet(
-        people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed, face_minor, id_minor
-    )
+    return EmbeddedSet(people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed, face_age, id_age)
 
 
 @dataclass(frozen=True)
