@@ -43,4 +43,5 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
         model_id=models.model_id,
         max_image_pixels=settings.max_image_pixels,
         jpeg_decode_min_side=settings.jpeg_decode_min_side,
+        flip_portraits=models.flip_portraits,
     )

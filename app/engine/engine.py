@@ -50,23 +50,18 @@ class ImageInspection:
     face: Face | None  # its embedding
 
 
-class FaceEngine:
-    def __init__(
-        self,
-        detector: Detector,
-        recognizer: Recognizer,
-        calibration: Calibration,
-        *,
-        model_id: str,
-        max_image_pixels: int = 40_000_000,
-        jpeg_decode_min_side: int = 0,
-    ) -> None:
+class FacePipeline:
+    """Per image: the largest face, its aligned crop, its embedding. The one path the server, the CLI
+    (``compare``, the demo) and calibration (``app.tools.dataset.embed_directory``) share, so scores
+    are calibrated on exactly what is served; whatever depends on the image type is decided here.
+
+    ``flip_portraits``: an ID portrait's embedding is the mean of its crop's and its mirror image's
+    (test-time augmentation of the small, soft portrait; face photos are embedded once)."""
+
+    def __init__(self, detector: Detector, recognizer: Recognizer, *, flip_portraits: bool = False) -> None:
         self.detector = detector
         self.recognizer = recognizer
-        self.calibration = calibration
-        self.model_id = model_id
-        self.max_image_pixels = max_image_pixels
-        self.jpeg_decode_min_side = jpeg_decode_min_side
+        self.flip_portraits = flip_portraits
         self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
 
     @contextmanager
@@ -80,10 +75,6 @@ class FaceEngine:
         yield
         timer(name, time.perf_counter() - started)
 
-    def decode(self, data: bytes) -> np.ndarray:
-        with self._stage("decode"):
-            return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
-
     def largest_face_in(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
 
@@ -93,6 +84,17 @@ class FaceEngine:
         """The largest face of each image."""
         return map_images(self.largest_face_in, images)
 
+    def embed_crops(self, crops: Sequence[np.ndarray], kinds: Sequence[ImageType]) -> np.ndarray:
+        """(N, D) embeddings of aligned crops, in one recognizer call (mirrored portraits included)."""
+        mirrored = [i for i, kind in enumerate(kinds) if self.flip_portraits and kind == ImageType.ID_PIC]
+        batch = np.stack([*crops, *(crops[i][:, ::-1] for i in mirrored)])
+        embeddings = self.recognizer.embed(batch)
+        vectors = embeddings[: len(crops)].copy()
+        for extra, index in enumerate(mirrored, start=len(crops)):
+            mean = vectors[index] + embeddings[extra]
+            vectors[index] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vectors
+
     def embed_pixels(
         self, images: Sequence[tuple[np.ndarray, ImageType]], map_images: ImageMapper = one_after_another
     ) -> list[Face]:
@@ -101,11 +103,9 @@ class FaceEngine:
             found = self.detect_largest([pixels for pixels, _ in images], map_images)
         size = self.recognizer.input_size
         with self._stage("align"):
-            crops = np.stack(
-                [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
-            )
+            crops = [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
         with self._stage("embed"):
-            embeddings = self.recognizer.embed(crops)
+            embeddings = self.embed_crops(crops, [kind for _, kind in images])
         return [
             Face(embedding=vector, box=face.box, landmarks=face.landmarks, detector_score=face.score, image_type=kind)
             for vector, face, (_, kind) in zip(embeddings, found, images, strict=True)
@@ -122,8 +122,8 @@ class FaceEngine:
             align_face(pixels, faces[index].landmarks, size) if index is not None else None
             for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
         ]
-        present = [crop for crop in crops if crop is not None]
-        embeddings = iter(self.recognizer.embed(np.stack(present)) if present else [])
+        present = [(crop, kind) for crop, (_, kind) in zip(crops, images, strict=True) if crop is not None]
+        embeddings = iter(self.embed_crops(*zip(*present, strict=True)) if present else [])
         inspections = []
         for (_, kind), faces, index, crop in zip(images, found, chosen, crops, strict=True):
             face = None
@@ -132,6 +132,31 @@ class FaceEngine:
                 face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind)
             inspections.append(ImageInspection(faces=faces, compared=index, crop=crop, face=face))
         return inspections
+
+
+class FaceEngine(FacePipeline):
+    """The pipeline with its calibration: decodes requests' images and scores pairs."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        recognizer: Recognizer,
+        calibration: Calibration,
+        *,
+        model_id: str,
+        max_image_pixels: int = 40_000_000,
+        jpeg_decode_min_side: int = 0,
+        flip_portraits: bool = False,
+    ) -> None:
+        super().__init__(detector, recognizer, flip_portraits=flip_portraits)
+        self.calibration = calibration
+        self.model_id = model_id
+        self.max_image_pixels = max_image_pixels
+        self.jpeg_decode_min_side = jpeg_decode_min_side
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with self._stage("decode"):
+            return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
 
     def embed(self, data: bytes, image_type: ImageType = ImageType.FACE_PIC) -> Face:
         """Embed the largest face in encoded image bytes."""

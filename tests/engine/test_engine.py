@@ -1,5 +1,5 @@
 """The engine's two-image path with the comparison service's detection helper: the helper thread
-detects one image while the caller detects the other."""
+detects one image while the caller detects the other; the per-image pipeline's rules by image type."""
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +9,8 @@ import pytest
 
 from app.comparison import DetectionHelper
 from app.engine.build import load_engine
-from app.engine.engine import FaceEngine
+from app.engine.engine import FaceEngine, FacePipeline
+from app.engine.types import DetectedFace, ImageType
 from app.errors import NoFaceDetected
 from app.settings import Settings
 from tests.helpers.images import astronaut_bgr, astronaut_face_crop
@@ -57,3 +58,54 @@ def test_concurrent_pairs_all_get_their_faces(engine: FaceEngine, helper: Detect
     for found in results:
         for face, reference in zip(found, expected, strict=True):
             np.testing.assert_allclose(face.box, reference.box)
+
+
+class OneFace:
+    def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        landmarks = np.array([[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]], np.float32)
+        return [DetectedFace(box=np.array([0, 0, 112, 112], np.float32), landmarks=landmarks, score=0.9)]
+
+
+class LeftHalfBrightness:
+    """A recognizer whose 2-d 'embedding' tells a crop from its mirror image; records its batches."""
+
+    input_size = 112
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def embed(self, aligned_bgr: np.ndarray) -> np.ndarray:
+        self.batches.append(len(aligned_bgr))
+        left = aligned_bgr[:, :, :56].mean(axis=(1, 2, 3))
+        right = aligned_bgr[:, :, 56:].mean(axis=(1, 2, 3))
+        vectors = np.stack([left, right], axis=1).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_id_portraits_are_embedded_with_their_mirror_image_face_photos_once() -> None:
+    image = np.zeros((112, 112, 3), np.uint8)
+    image[:, :56] = 200  # bright left half
+    image[:, 56:] = 50
+    recognizer = LeftHalfBrightness()
+    pipeline = FacePipeline(OneFace(), recognizer, flip_portraits=True)
+    photo, portrait = pipeline.embed_pixels([(image, ImageType.FACE_PIC), (image, ImageType.ID_PIC)])
+    assert recognizer.batches == [3]  # both crops and the portrait's mirror image, in one call
+    assert photo.embedding[0] > 3 * photo.embedding[1]  # as it is
+    np.testing.assert_allclose(portrait.embedding, [2**-0.5, 2**-0.5], atol=1e-6)  # mean of both sides
+    assert portrait.image_type == ImageType.ID_PIC
+
+    plain = FacePipeline(OneFace(), LeftHalfBrightness())
+    _, unflipped = plain.embed_pixels([(image, ImageType.FACE_PIC), (image, ImageType.ID_PIC)])
+    np.testing.assert_allclose(unflipped.embedding, photo.embedding)
+
+
+def test_inspection_embeds_as_the_comparison_does() -> None:
+    image = np.zeros((112, 112, 3), np.uint8)
+    image[:, :56] = 200
+    pipeline = FacePipeline(OneFace(), LeftHalfBrightness(), flip_portraits=True)
+    images = [(image, ImageType.FACE_PIC), (image, ImageType.ID_PIC)]
+    compared = pipeline.embed_pixels(images)
+    inspected = pipeline.inspect_pixels(images)
+    for face, inspection in zip(compared, inspected, strict=True):
+        assert inspection.face is not None
+        np.testing.assert_allclose(inspection.face.embedding, face.embedding)
