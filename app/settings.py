@@ -51,9 +51,10 @@ class Settings(BaseSettings):
     # Models
     model: str = Field(
         "default",
-        description="'default' (embedded YuNet+SFace), 'sface-refined' (the same, landmarks from a second "
-        "detection pass: more accurate on East-Asian faces, slower), 'sface-reid' (sface-refined fused with the "
-        "vendored face-reidentification-retail-0095: more accurate still, slower still) or a pack folder name",
+        description="'default' (embedded YuNet+SFace, landmarks from a second detection pass), 'sface-fast' (the "
+        "same models, one detection pass: cheaper, less accurate on East-Asian faces), 'sface-refined' (both passes "
+        "on the full canvas: the previous release's), 'sface-reid' (the default's detection, SFace fused with the "
+        "vendored face-reidentification-retail-0095: more accurate, slower) or a pack folder name",
     )
     models_dir: Path = Field(Path("models"), description="the folder of model packs, one folder per pack")
     cache_dir: Path = Field(

@@ -49,6 +49,7 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
         jpeg_decode_min_side=settings.jpeg_decode_min_side,
         ages=age_estimator(settings) if calibration.strata else None,
         max_decode_bytes=settings.max_decode_bytes,
+        flip_portraits=models.flip_portraits,
     )
 
 

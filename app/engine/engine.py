@@ -51,27 +51,28 @@ class ImageInspection:
     face: Face | None  # its embedding
 
 
-class FaceEngine:
+class FacePipeline:
+    """Per image: the largest face, its aligned crop, its embedding. The one path the server, the CLI
+    (``compare``, the demo) and calibration (``app.tools.dataset.embed_directory``) share, so scores
+    are calibrated on exactly what is served; whatever depends on the image type is decided here.
+
+    ``flip_portraits``: an ID portrait's embedding is the mean of its crop's and its mirror image's
+    (test-time augmentation of the small, soft portrait; face photos are embedded once).
+    ``ages``: how old each compared face looks, for calibrations with strata (``app.engine.strata``:
+    which impostors a pair is measured against)."""
+
     def __init__(
         self,
         detector: Detector,
         recognizer: Recognizer,
-        calibration: Calibration,
         *,
-        model_id: str,
-        max_image_pixels: int = 40_000_000,
-        jpeg_decode_min_side: int = 0,
+        flip_portraits: bool = False,
         ages: AgeEstimator | None = None,
-        max_decode_bytes: int = MAX_DECODE_BYTES,
     ) -> None:
         self.detector = detector
         self.recognizer = recognizer
-        self.calibration = calibration
-        self.ages = ages  # for calibrations with strata: which impostors a pair is measured against
-        self.model_id = model_id
-        self.max_image_pixels = max_image_pixels
-        self.jpeg_decode_min_side = jpeg_decode_min_side
-        self.max_decode_bytes = max_decode_bytes
+        self.flip_portraits = flip_portraits
+        self.ages = ages
         self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
 
     @contextmanager
@@ -85,15 +86,6 @@ class FaceEngine:
         yield
         timer(name, time.perf_counter() - started)
 
-    def decode(self, data: bytes) -> np.ndarray:
-        with self._stage("decode"):
-            return decode_image(
-                data,
-                max_pixels=self.max_image_pixels,
-                keep_side=self.jpeg_decode_min_side,
-                max_decode_bytes=self.max_decode_bytes,
-            )
-
     def largest_face_in(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
 
@@ -103,6 +95,17 @@ class FaceEngine:
         """The largest face of each image."""
         return map_images(self.largest_face_in, images)
 
+    def embed_crops(self, crops: Sequence[np.ndarray], kinds: Sequence[ImageType]) -> np.ndarray:
+        """(N, D) embeddings of aligned crops, in one recognizer call (mirrored portraits included)."""
+        mirrored = [i for i, kind in enumerate(kinds) if self.flip_portraits and kind == ImageType.ID_PIC]
+        batch = np.stack([*crops, *(crops[i][:, ::-1] for i in mirrored)])
+        embeddings = self.recognizer.embed(batch)
+        vectors = embeddings[: len(crops)].copy()
+        for extra, index in enumerate(mirrored, start=len(crops)):
+            mean = vectors[index] + embeddings[extra]
+            vectors[index] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vectors
+
     def embed_pixels(
         self, images: Sequence[tuple[np.ndarray, ImageType]], map_images: ImageMapper = one_after_another
     ) -> list[Face]:
@@ -111,11 +114,9 @@ class FaceEngine:
             found = self.detect_largest([pixels for pixels, _ in images], map_images)
         size = self.recognizer.input_size
         with self._stage("align"):
-            crops = np.stack(
-                [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
-            )
+            crops = [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
         with self._stage("embed"):
-            embeddings = self.recognizer.embed(crops)
+            embeddings = self.embed_crops(crops, [kind for _, kind in images])
         ages = self.apparent_age([(pixels, face.landmarks) for (pixels, _), face in zip(images, found, strict=True)])
         return [
             Face(vector, face.box, face.landmarks, face.score, kind, age)
@@ -123,7 +124,7 @@ class FaceEngine:
         ]
 
     def apparent_age(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[float, float] | None]:
-        """Each face's apparent (years, P(under 18)), where the engine estimates ages (else None each)."""
+        """Each face's apparent (years, P(under 18)), where the pipeline estimates ages (else None each)."""
         if self.ages is None or not faces:
             return [None] * len(faces)
         with self._stage("age"):
@@ -140,8 +141,8 @@ class FaceEngine:
             align_face(pixels, faces[index].landmarks, size) if index is not None else None
             for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
         ]
-        present = [crop for crop in crops if crop is not None]
-        embeddings = iter(self.recognizer.embed(np.stack(present)) if present else [])
+        present = [(crop, kind) for crop, (_, kind) in zip(crops, images, strict=True) if crop is not None]
+        embeddings = iter(self.embed_crops(*zip(*present, strict=True)) if present else [])
         compared = [
             (pixels, faces[index].landmarks)
             for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
@@ -156,6 +157,39 @@ class FaceEngine:
                 face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind, next(ages))
             inspections.append(ImageInspection(faces=faces, compared=index, crop=crop, face=face))
         return inspections
+
+
+class FaceEngine(FacePipeline):
+    """The pipeline with its calibration: decodes requests' images and scores pairs."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        recognizer: Recognizer,
+        calibration: Calibration,
+        *,
+        model_id: str,
+        max_image_pixels: int = 40_000_000,
+        jpeg_decode_min_side: int = 0,
+        max_decode_bytes: int = MAX_DECODE_BYTES,
+        flip_portraits: bool = False,
+        ages: AgeEstimator | None = None,
+    ) -> None:
+        super().__init__(detector, recognizer, flip_portraits=flip_portraits, ages=ages)
+        self.calibration = calibration
+        self.model_id = model_id
+        self.max_image_pixels = max_image_pixels
+        self.jpeg_decode_min_side = jpeg_decode_min_side
+        self.max_decode_bytes = max_decode_bytes
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with self._stage("decode"):
+            return decode_image(
+                data,
+                max_pixels=self.max_image_pixels,
+                keep_side=self.jpeg_decode_min_side,
+                max_decode_bytes=self.max_decode_bytes,
+            )
 
     def embed(self, data: bytes, image_type: ImageType = ImageType.FACE_PIC) -> Face:
         """Embed the largest face in encoded image bytes."""

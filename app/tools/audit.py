@@ -140,7 +140,7 @@ def audit(settings: Settings, root: Path, out: Path, *, top: int = 40, exclusion
     models = load_models(settings)
     calibration = engine_for(models, settings).calibration
     face = calibration.cosine_at_far["FacePic-FacePic"]
-    data = embed_directory(models, root, with_id_style=False)
+    data = embed_directory(models, root, with_id_style=False, settings=settings)
     kept, excluded = (Exclusions.read(exclusions) if exclusions else Exclusions()).apply(data)
     # Impostors past the shipped FAR 1e-5 threshold are 1 in 100,000 strangers; genuine pairs below
     # the FAR 1e-2 one score lower than 1 in 100 strangers do.
