@@ -269,7 +269,11 @@ def call_core(call: dict[str, Any]) -> dict[str, Any]:
                 request.add_query_param(name, value)
             else:
                 request.add_body_params(name, value)
-    request.set_protocol_type(call.get("protocol") or "http")
+    from aliyunsdkcore.http import protocol_type
+
+    # The SDK's own constants: it compares with `is`, and a string read from anywhere else (this
+    # call, a configuration file) silently means plain HTTP.
+    request.set_protocol_type(protocol_type.HTTPS if call.get("protocol") == "https" else protocol_type.HTTP)
     if call.get("format"):  # do_action_with_exception asks for JSON whatever was set: the raw exchange
         request.set_accept_format(call["format"])
         status, _headers, body = core_client(call).get_response(request)

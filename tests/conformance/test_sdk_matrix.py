@@ -383,19 +383,9 @@ def https_matrix(
         yield path.endpoint, files.ca_cert, get
 
 
-# Not explained yet: core SDK 2.16.1 driven by pydriver.py fails over HTTPS with RemoteDisconnected
-# (the server logs no request), while the same SDK and request in this process succeed
-# (test_https.py: py-core-json, py-core-xml, py-core-json-sts).
-UNEXPLAINED = {"core-new"}
-
-
 @pytest.mark.parametrize("combo", COMBOS, ids=[c.name for c in COMBOS])
-def test_matrix_over_https(
-    combo: Combo, https_matrix: tuple[str, Path, Drivers], request: pytest.FixtureRequest
-) -> None:
+def test_matrix_over_https(combo: Combo, https_matrix: tuple[str, Path, Drivers]) -> None:
     endpoint, ca, https_drivers = https_matrix
-    if combo.runtime in UNEXPLAINED:
-        request.applymarker(pytest.mark.xfail(reason="core SDK through pydriver over HTTPS", strict=False))
     driver = https_drivers(combo.runtime, None)
     row = REPORT.setdefault(combo.name, Row(combo, versions_of(driver, combo)))
     if combo.runtime in HTTPS_IMPOSSIBLE:
