@@ -80,7 +80,6 @@ class ServerTls:
         self.context = server_context(cert_file, key_file)  # the start-up pair must load
         self.context.sni_callback = self._on_client_hello  # called for every ClientHello, SNI or not
         self._current = self.context
-        self.problem: str | None = None
         log.info("HTTPS with certificate %s", cert_file)
 
     def _stamp(self) -> tuple[FileStamp | None, FileStamp | None]:
@@ -98,10 +97,8 @@ class ServerTls:
         try:
             self._current = server_context(self.cert_file, self.key_file)
         except TlsConfigError as error:
-            self.problem = str(error)
             log.error("TLS certificate not reloaded, the previous one stays in use: %s", error)
         else:
-            self.problem = None
             log.info("TLS certificate reloaded from %s", self.cert_file)
 
 
