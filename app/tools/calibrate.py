@@ -93,11 +93,7 @@ def combine(
         measured[far] = bool(binding)
         previous = chosen[far]
     if rates:
-        for name, scores in populations.items():
-            own[name]["at_chosen"] = {
-                far: {"far": far_at(scores, t).as_dict(), "tar": tar_at(scores, t).as_dict()}
-                for far, t in chosen.items()
-            }
+        record_rates(own, populations, chosen)
     return {
         "genuine_pairs": sum(int(s.genuine.size) for s in populations.values()),
         "impostor_pairs": sum(s.impostor_total for s in populations.values()),
@@ -108,10 +104,20 @@ def combine(
     }
 
 
+def record_rates(own: dict[str, Any], populations: dict[str, PairScores], chosen: dict[str, float]) -> None:
+    """Each population's measured FAR and TAR at the chosen thresholds, into its summary."""
+    for name, scores in populations.items():
+        own[name]["at_chosen"] = {
+            far: {"far": far_at(scores, t).as_dict(), "tar": tar_at(scores, t).as_dict()} for far, t in chosen.items()
+        }
+
+
 def stratified(pooled: dict[str, Any], populations: dict[str, dict[str, PairScores]]) -> dict[str, Any]:
     """Thresholds per stratum (``app.engine.strata``) from ``populations`` (name -> stratum -> pairs).
     A stratum too small to measure a key takes the strictest threshold measured for it (all pairs, or
-    any stratum), never a looser one."""
+    any stratum), never a looser one; and a younger stratum is never looser than an older one (where
+    young-looking adults measure easier than adults, children do not: LFW's labelled children need a
+    far stricter threshold than any adults, on too few pairs to bind it)."""
     first = {
         stratum: combine({name: s[stratum] for name, s in populations.items()}, rates=False)
         for stratum in STRATA
@@ -124,7 +130,16 @@ def stratified(pooled: dict[str, Any], populations: dict[str, dict[str, PairScor
         )
         for far in CALIBRATED_FARS
     }
-    return {stratum: combine({name: s[stratum] for name, s in populations.items()}, strictest) for stratum in STRATA}
+    by_stratum = {stratum: {name: s[stratum] for name, s in populations.items()} for stratum in STRATA}
+    parts = {stratum: combine(scores, strictest, rates=False) for stratum, scores in by_stratum.items()}
+    for younger, older in zip(STRATA[-2::-1], STRATA[:0:-1], strict=True):  # young from adult, then child from young
+        for far, cosine in parts[older]["cosine_at_far"].items():
+            if cosine > parts[younger]["cosine_at_far"][far]:
+                parts[younger]["cosine_at_far"][far] = cosine
+                parts[younger]["decided_by"][far] = f"(as strict as {older})"
+    for stratum, part in parts.items():
+        record_rates(part["populations"], by_stratum[stratum], part["cosine_at_far"])
+    return parts
 
 
 def population_scores(kept: EmbeddedSet, excluded: np.ndarray) -> dict[str, PairScores]:

@@ -76,3 +76,21 @@ def test_every_pair_at_its_stratums_threshold_holds_on_people_not_tuned_on(tmp_p
     print_report(report)
     out = capsys.readouterr().out
     assert "stratum child" in out and "every pair at its stratum's thresholds" in out and " per request |" in out
+
+
+def test_a_younger_stratum_is_never_looser_than_an_older_one(tmp_path: Path) -> None:
+    """Young-looking people who happen to be easy to tell apart do not loosen the young thresholds."""
+    data = synthetic_set(tmp_path, 300, 3, spread=0.3, seed=5)  # tight clusters: impostors score low
+    is_young = data.labels < 100
+    data.face_age = np.where(is_young[:, None], [[12.0, 0.9]], [[40.0, 0.0]]).astype(np.float32)
+    data.id_age = data.face_age.copy()
+    crowd = np.random.default_rng(7).normal(size=32)
+    adults = ~is_young
+    data.face[adults] += 0.6 * crowd / np.linalg.norm(crowd)  # the adults crowd together instead
+    data.face /= np.linalg.norm(data.face, axis=1, keepdims=True)
+    entry = calibration_from_embeddings({"set": data}, {"id": "m"}, {})["pair_types"]["FacePic-FacePic"]
+    child, adult = entry["strata"][CHILD], entry["strata"][ADULT]
+    for far in ("0.01", "0.001"):
+        assert child["cosine_at_far"][far] >= adult["cosine_at_far"][far]
+        assert child["decided_by"][far] in ("(as strict as young)", "(as strict as adult)")
+        assert child["populations"]["set"]["at_chosen"][far]["far"]["rate"] <= float(far)
