@@ -18,13 +18,17 @@ check: lint typecheck test
 serve:
 	comparefaces serve
 
+LABELS = app/calibrations/labels/{population}.csv
+GROUPS = --groups prefix --groups 'prefix+$(LABELS):sex' --groups 'prefix+$(LABELS):sex+$(LABELS):age_band'
+DEV = ../shared/data/lfw-dev ../shared/data/asian-dev ../shared/data/lab-dev
+
 calibrate:
-	comparefaces calibrate ../shared/data/lfw-dev ../shared/data/asian-dev --groups prefix \
+	comparefaces calibrate $(DEV) $(GROUPS) \
 		--exclude app/calibrations/asian-dev-exclusions.txt --out app/calibrations/$(or $(COMPAREFACES_MODEL),default).json \
-		--description "lfw-dev + asian-dev and each of asian-dev's nationality groups (chinese, japanese, korean: impostor pairs within the group); thresholds the strictest per key of those that can measure it; asian-dev without the photos in app/calibrations/asian-dev-exclusions.txt (comparefaces audit, reviewed)."
+		--description "lfw-dev + asian-dev + lab-dev; each population's prefix groups (asian-dev's nationalities, lab-dev's two lab sets) and within them the matched impostors: same sex, and same sex and age band (app/calibrations/labels); thresholds the strictest per key of those whose false accepts come from at least 10 distinct person pairs, per pair type and per apparent-age stratum; asian-dev without the photos in app/calibrations/asian-dev-exclusions.txt (comparefaces audit, reviewed)."
 
 evaluate:
-	comparefaces evaluate ../shared/data/lfw-dev ../shared/data/asian-dev --groups prefix --folds 5 \
+	comparefaces evaluate $(DEV) $(GROUPS) --folds 5 \
 		--exclude app/calibrations/asian-dev-exclusions.txt --pairs ../shared/data/lfw-dev-pairs.txt --plot det.png
 
 audit:

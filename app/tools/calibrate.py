@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # than this is too noisy to bind the others (pairs of the same two people are not independent).
 MIN_PERSON_PAIRS_AT_KEY = 10
 FALLBACK = "(strictest measured: too few pairs here)"
+THRESHOLD_STEP = 1e-6  # thresholds are written to 6 decimals; a stricter key's is at least this much higher
 
 
 def summarise(scores: PairScores) -> dict[str, Any]:
@@ -70,7 +71,8 @@ def combine(
     """The strictest threshold per key over the populations that can measure it, with each population's
     own summary and (``rates``) its rates at the chosen thresholds. Where none can measure a key, the
     strictest of every population's own threshold for it, or ``fallback``'s where that is stricter;
-    never below a looser key's."""
+    always above a looser key's (where the binding populations' own threshold is not, just above it:
+    their FAR there is already within the key)."""
     own = {name: summarise(scores) for name, scores in populations.items()}
     chosen: dict[str, float] = {}
     decided_by: dict[str, str] = {}
@@ -82,14 +84,12 @@ def combine(
         value, decided_by[far] = -1.0, FALLBACK
         if candidates:
             name = max(binding or candidates, key=lambda n: candidates[n])
-            if candidates[name] <= previous:
-                name = max(candidates, key=lambda n: candidates[n])
             value, decided_by[far] = candidates[name], name
         elif fallback is None:
             raise CalibrationError("no impostor pairs to calibrate on")
         if not binding and fallback is not None and fallback[far] > value:
             value, decided_by[far] = fallback[far], FALLBACK
-        chosen[far] = max(value, previous)
+        chosen[far] = round(max(value, previous + THRESHOLD_STEP), 6)
         measured[far] = bool(binding)
         previous = chosen[far]
     if rates:
