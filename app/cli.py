@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from app.settings import Settings
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from pydantic import SecretStr
 
     from app.api.factory import create_app
     from app.api.http11 import uvicorn_http_options
@@ -24,6 +27,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.logs import configure_logging
 
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    if updated.access_keys_file is None and not updated.oss_token_secret.get_secret_value():
+        # Open mode is one development process: a random upload-token key is right, and says nothing.
+        updated = updated.model_copy(update={"oss_token_secret": SecretStr(secrets.token_hex(32))})
     refusal = open_mode_refusal(updated)
     if refusal:  # before anything else: an open server must never be reachable by accident
         print(f"comparefaces: {refusal}", file=sys.stderr)
@@ -40,6 +46,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except (ModelPackError, ProviderUnavailableError, FaultsConfigError) as error:
         print(f"comparefaces: {error}", file=sys.stderr)
         return 2
+    if updated.demo == "on" or (updated.demo == "auto" and updated.access_keys_file is None):
+        host = "127.0.0.1" if updated.host in ("0.0.0.0", "::", "") else updated.host
+        host = f"[{host}]" if ":" in host else host
+        logging.getLogger("comparefaces").info("demo page: http://%s:%d/demo (open it in a browser)", host, updated.port)
     uvicorn.run(
         create_app(updated, comparisons_factory=lambda _, metrics: ComparisonService.start(engine, updated, metrics)),
         host=updated.host,
@@ -65,6 +75,9 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.evaluate import evaluate, print_report
 
+    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:  # before the work, not after
+        print("comparefaces evaluate: --plot needs matplotlib: pip install 'comparefaces[eval]' (or matplotlib)", file=sys.stderr)
+        return 2
     report = evaluate(
         settings,
         [Path(d) for d in args.dir],
@@ -205,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     if args.command != "serve":
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # compare is one quick answer: the models it loads are not news (COMPAREFACES_LOG_LEVEL=debug shows them)
+        quiet = args.command == "compare" and settings.log_level.lower() != "debug"
+        level = logging.WARNING if quiet else logging.getLevelName(settings.log_level.upper())
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return int(args.run(args, settings))
 
 
