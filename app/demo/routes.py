@@ -89,6 +89,7 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
                 "model": services.comparisons.model_id,
                 "signatures": not services.authenticator.open_mode,
                 "max_image_bytes": services.settings.max_image_bytes,
+                "max_body_bytes": services.settings.max_body_bytes,
                 "fars": list(REPORTED_FARS),
                 "faults": faults.describe() if faults is not None else None,
             }
