@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import secrets
@@ -49,7 +48,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if updated.demo == "on" or (updated.demo == "auto" and updated.access_keys_file is None):
         host = "127.0.0.1" if updated.host in ("0.0.0.0", "::", "") else updated.host
         host = f"[{host}]" if ":" in host else host
-        logging.getLogger("comparefaces").info("demo page: http://%s:%d/demo (open it in a browser)", host, updated.port)
+        logging.getLogger("comparefaces").info(
+            "demo page: http://%s:%d/demo (open it in a browser)", host, updated.port
+        )
     uvicorn.run(
         create_app(updated, comparisons_factory=lambda _, metrics: ComparisonService.start(engine, updated, metrics)),
         host=updated.host,
@@ -75,9 +76,12 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.evaluate import evaluate, print_report
 
-    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:  # before the work, not after
-        print("comparefaces evaluate: --plot needs matplotlib: pip install 'comparefaces[eval]' (or matplotlib)", file=sys.stderr)
-        return 2
+    if args.plot is not None:  # before the work, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("comparefaces evaluate: --plot needs matplotlib: pip install 'comparefaces[eval]'", file=sys.stderr)
+            return 2
     report = evaluate(
         settings,
         [Path(d) for d in args.dir],

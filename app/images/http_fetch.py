@@ -163,7 +163,8 @@ class UrlFetcher:
         addresses = self._policy.permitted(host, resolved)
         if not addresses:
             log.info(
-                "image fetch refused: %s resolves to no public address (allow it with COMPAREFACES_FETCH_ALLOW_NETWORKS)",
+                "image fetch refused: %s resolves to no public address "
+                "(allow it with COMPAREFACES_FETCH_ALLOW_NETWORKS)",
                 host,
             )
             raise ImageNotFound()

@@ -17,7 +17,7 @@ T = TypeVar("T")
 LOG_INTERVAL_S = 15.0  # between lines when stderr is a log, not a terminal
 
 
-def bar(total: int | None, what: str, unit: str) -> tqdm:  # type: ignore[type-arg]
+def bar(total: int | None, what: str, unit: str) -> tqdm:
     """A bar for ``total`` items (None: unknown) named ``what``, counting in ``unit``."""
     terminal = sys.stderr.isatty()
     return tqdm(
@@ -47,7 +47,7 @@ def progress(items: Iterable[T], what: str, unit: str, total: int | None = None)
 
 
 @contextmanager
-def stage(what: str, unit: str, total: int | None = None) -> Iterator[tqdm]:  # type: ignore[type-arg]
+def stage(what: str, unit: str, total: int | None = None) -> Iterator[tqdm]:
     """A bar to advance by hand (``.update(n)``), for work that is not one loop."""
     with bar(total, what, unit) as shown:
         yield shown

@@ -127,7 +127,11 @@ def test_same_person(browser: Any, server: str, photos: dict[str, Path]) -> None
     assert api.startswith('{"RequestId":"') and '"Code":"1"' in api and api.endswith('"Success":true}')
     thresholds = json.loads(json.loads(api)["Data"]["ConfidenceThresholds"])  # the ticks: this answer's
     assert texts(browser, "#ticks .tick span") == [thresholds[far] for far in ("0.01", "0.001", "0.0001")]
-    assert texts(browser, "#verdicts td:first-child") == ["1 in 100 strangers", "1 in 1,000 strangers", "1 in 10,000 strangers"]
+    assert texts(browser, "#verdicts td:first-child") == [
+        "1 in 100 strangers",
+        "1 in 1,000 strangers",
+        "1 in 10,000 strangers",
+    ]
     assert texts(browser, "#verdicts td.same") == ["same person"] * 3
     assert json.loads(api)["Data"]["SimilarityScore"] == pytest.approx(score, abs=0.005)  # shown to 2 decimals
     screenshot(browser, "01-same-person")
@@ -277,16 +281,17 @@ def test_the_page_fits_a_phone_and_a_laptop(
         run_comparison(browser, photos["two-people.jpg"], photos["bush-2.jpg"])
         page_width = browser.execute_script("return document.documentElement.scrollWidth")
         wide = browser.execute_script(  # what sticks out, to say in the failure
-            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > arguments[0])"
+            "return [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > arguments[0])"
             ".map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
             width,
         )
         assert page_width <= width, f"the page is {page_width} px wide in a {width} px window: {wide[:8]}"
         for selector in ("#img-source", "#img-target", "#crop-source", "#crop-target", "#scale", "#verdicts"):
             box = rect(browser, selector)
-            assert 0 <= box["left"] and box["right"] <= width, (selector, box)
+            assert box["left"] >= 0 and box["right"] <= width, (selector, box)
         labels = [rect(browser, f'#ticks .tick[data-far="{far}"] span') for far in ("0.01", "0.001", "0.0001")]
-        for a, b in zip(labels, labels[1:]):  # neighbouring threshold labels do not overlap
+        for a, b in zip(labels, labels[1:], strict=False):  # neighbouring threshold labels do not overlap
             assert a["right"] <= b["left"] or a["bottom"] <= b["top"] or b["bottom"] <= a["top"], labels
         assert browser.find_element("css selector", "#overlay-source .box.other .label").text == "other face"
         sure = browser.find_element("css selector", "#faces-source .detector").text  # not an unexplained "face 0.84"
@@ -311,7 +316,9 @@ def test_a_photo_over_the_cap_is_explained(
 
     large = tmp_path / "large.jpg"
     image = cv2.imread(str(photos["bush-1.jpg"]))
-    cv2.imwrite(str(large), cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 98])
+    cv2.imwrite(
+        str(large), cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 98]
+    )
     assert large.stat().st_size > 100_000
     open_page(browser, small_cap_demo)
     run_comparison(browser, large, photos["bush-2.jpg"])

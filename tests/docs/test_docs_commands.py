@@ -89,9 +89,7 @@ def test_the_curl_example_compares_a_3_mb_photo(doc: Path, server: str, photos: 
     answer["RequestId"] = "…"
     data = json.dumps(answer["Data"], separators=(",", ":"), ensure_ascii=False)
     score, thresholds = data.split(',"ConfidenceThresholds":')
-    expected = (
-        f'{{"RequestId":"…","Code":"1","Data":{score},\n "ConfidenceThresholds":{thresholds},"Success":true}}\n'
-    )
+    expected = f'{{"RequestId":"…","Code":"1","Data":{score},\n "ConfidenceThresholds":{thresholds},"Success":true}}\n'
     if text[sample_start:sample_end] != expected and os.environ.get("UPDATE_DOCS") == "1":
         doc.write_text(text[:sample_start] + expected + text[sample_end:])
         text = doc.read_text()
@@ -144,7 +142,15 @@ MISSING = "oss://qa-fixtures:none/1.jpg"  # no such object: an unmatched request
 def test_every_fault_recipe_does_what_it_says(faulty: tuple[str, Path]) -> None:
     url, path = faulty
     by_name = {rule["name"]: rule for _, rule in recipes()}
-    assert set(by_name) == {"X: no face", "throttle a fifth", "bad signature", "outage", "slow", "borderline", "rare 500"}
+    assert set(by_name) == {
+        "X: no face",
+        "throttle a fifth",
+        "bad signature",
+        "outage",
+        "slow",
+        "borderline",
+        "rare 500",
+    }
     with httpx.Client(timeout=60) as client:
         use_only(path, by_name["X: no face"])
         assert call(client, url, MISSING, MISSING, AccessKeyId="LTAI5tX").json()["Code"] == "Error.NoFaceDetected"
