@@ -39,10 +39,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("comparefaces").warning("ignored, no such setting: %s", ", ".join(unknown))
     from app.faults import FaultsConfigError, check_fault_settings
 
-    try:  # before binding the port, so that a pack that cannot serve says why in one line
+    from app.auth.keys import KeysFileError, load_keys
+
+    try:  # before binding the port, so that a pack or keys file that cannot serve says why in one line
         check_fault_settings(updated)
+        if updated.access_keys_file is not None:
+            load_keys(updated.access_keys_file)
         engine = load_engine(updated)
-    except (ModelPackError, ProviderUnavailableError, FaultsConfigError) as error:
+    except (ModelPackError, ProviderUnavailableError, FaultsConfigError, KeysFileError) as error:
         print(f"comparefaces: {error}", file=sys.stderr)
         return 2
     if updated.demo == "on" or (updated.demo == "auto" and updated.access_keys_file is None):

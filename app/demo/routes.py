@@ -24,7 +24,7 @@ from app.api.intake import admitted, throttled
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
 from app.engine.engine import FaceEngine
-from app.errors import ActionNotFound, ApiError, InternalError
+from app.errors import ActionNotFound, ApiError, InternalError, InvalidVersion, MissingParameter
 from app.logs import log_unexpected
 from app.wire.compare_faces import image_values, parse_image_types
 from app.wire.request import RpcRequest
@@ -130,6 +130,12 @@ async def analysis_body(request: Request, services: Services, receive: Receiver)
         key_id = await services.authenticator.authenticate(rpc)  # the API's own checks: no way around them
         if rpc.action != "CompareFaces":
             raise ActionNotFound()
+        from app.api.factory import API_VERSION  # here: the factory imports this module
+
+        if not rpc.version:  # as the API: a wrong version compares nothing
+            raise MissingParameter("Version")
+        if rpc.version != API_VERSION:
+            raise InvalidVersion()
         source_type, target_type = parse_image_types(rpc.params)
         values = image_values(rpc.params)
         async with services.key_shares.comparing(key_id):
