@@ -37,9 +37,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     unknown = unknown_variables(os.environ)
     if unknown:
         logging.getLogger("comparefaces").warning("ignored, no such setting: %s", ", ".join(unknown))
-    from app.faults import FaultsConfigError, check_fault_settings
-
     from app.auth.keys import KeysFileError, load_keys
+    from app.faults import FaultsConfigError, check_fault_settings
 
     try:  # before binding the port, so that a pack or keys file that cannot serve says why in one line
         check_fault_settings(updated)
