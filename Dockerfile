@@ -29,7 +29,10 @@ RUN pip install --no-cache-dir --no-deps . \
     && chown -R comparefaces /opt/comparefaces /var/lib/comparefaces
 
 USER comparefaces
-EXPOSE 8080
+# 8080: the API, HTTPS with COMPAREFACES_TLS_CERT_FILE and COMPAREFACES_TLS_KEY_FILE mounted (or plain
+# behind a TLS proxy with COMPAREFACES_ALLOW_PLAIN_HTTP=true); 9090: probes and /metrics, plain HTTP.
+ENV COMPAREFACES_PROBE_PORT=9090
+EXPOSE 8080 9090
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
-    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz').status != 200)"
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:9090/readyz').status != 200)"
 CMD ["comparefaces", "serve", "--host", "0.0.0.0", "--port", "8080"]

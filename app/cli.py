@@ -1,4 +1,4 @@
-"""``comparefaces``: serve, calibrate, evaluate, models, keys, compare (and bench, from a source checkout)."""
+"""``comparefaces``: serve, calibrate, evaluate, models, keys, compare, tls (and bench, from a source checkout)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings
 
@@ -17,20 +18,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import SecretStr
 
     from app.api.factory import create_app
-    from app.api.http11 import uvicorn_http_options
+    from app.api.protocol import uvicorn_http_options
     from app.comparison import ComparisonService
     from app.engine.build import load_engine
     from app.engine.packs import ModelPackError
     from app.engine.runtime import ProviderUnavailableError
-    from app.exposure import open_mode_refusal, unknown_variables
+    from app.exposure import open_mode_refusal, plain_http_refusal, unknown_variables
     from app.logs import configure_logging
 
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
     if updated.access_keys_file is None and not updated.oss_token_secret.get_secret_value():
         # Open mode is one development process: a random upload-token key is right, and says nothing.
         updated = updated.model_copy(update={"oss_token_secret": SecretStr(secrets.token_hex(32))})
-    refusal = open_mode_refusal(updated)
-    if refusal:  # before anything else: an open server must never be reachable by accident
+    refusal = open_mode_refusal(updated) or plain_http_refusal(updated)
+    if refusal:  # before anything else: an open or clear-text server must never be reachable by accident
         print(f"comparefaces: {refusal}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
@@ -39,30 +40,42 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         logging.getLogger("comparefaces").warning("ignored, no such setting: %s", ", ".join(unknown))
     from app.auth.keys import KeysFileError, load_keys
     from app.faults import FaultsConfigError, check_fault_settings
+    from app.listeners import probes_only, serve, without_metrics
+    from app.tls import TlsConfigError, server_tls, uvicorn_tls_options
 
-    try:  # before binding the port, so that a pack or keys file that cannot serve says why in one line
+    try:  # before binding the port, so that a pack, a keys file or a TLS pair that cannot serve says why in one line
+        tls = server_tls(updated)
         check_fault_settings(updated)
         if updated.access_keys_file is not None:
             load_keys(updated.access_keys_file)
         engine = load_engine(updated)
-    except (ModelPackError, ProviderUnavailableError, FaultsConfigError, KeysFileError) as error:
+    except (ModelPackError, ProviderUnavailableError, FaultsConfigError, KeysFileError, TlsConfigError) as error:
         print(f"comparefaces: {error}", file=sys.stderr)
         return 2
     if updated.demo == "on" or (updated.demo == "auto" and updated.access_keys_file is None):
         host = "127.0.0.1" if updated.host in ("0.0.0.0", "::", "") else updated.host
         host = f"[{host}]" if ":" in host else host
+        scheme = "https" if tls is not None else "http"
         logging.getLogger("comparefaces").info(
-            "demo page: http://%s:%d/demo (open it in a browser)", host, updated.port
+            "demo page: %s://%s:%d/demo (open it in a browser)", scheme, host, updated.port
         )
-    uvicorn.run(
-        create_app(updated, comparisons_factory=lambda _, metrics: ComparisonService.start(engine, updated, metrics)),
-        host=updated.host,
-        port=updated.port,
-        access_log=False,  # our own access log records no query strings (they may carry images)
-        log_config=None,
-        timeout_graceful_shutdown=30,
+    app = create_app(updated, comparisons_factory=lambda _, metrics: ComparisonService.start(engine, updated, metrics))
+    options: dict[str, Any] = {
+        "host": updated.host,
+        "access_log": False,  # our own access log records no query strings (they may carry images)
+        "log_config": None,
+        "timeout_graceful_shutdown": 30,
         **uvicorn_http_options(updated),  # heads as large as the request limits (images in the query)
+    }
+    api = uvicorn.Config(
+        without_metrics(app) if updated.probe_port else app,
+        port=updated.port,
+        **options,
+        **uvicorn_tls_options(tls),  # a context that re-reads the certificate and key on change
     )
+    probes = uvicorn.Config(probes_only(app), port=updated.probe_port, lifespan="off", **options)
+    if not serve(api, probes if updated.probe_port else None):
+        return 3  # uvicorn logged why (the port is taken, say)
     return 0
 
 
@@ -122,6 +135,12 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.compare import run_cli
+
+    return run_cli(args, settings)
+
+
+def cmd_tls(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tools.tls import run_cli
 
     return run_cli(args, settings)
 
@@ -211,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     one = commands.add_parser("compare", help="compare two images in-process; print what the API would answer")
     add_compare_arguments(one)
     one.set_defaults(run=cmd_compare)
+
+    from app.tools.tls import add_arguments as add_tls_arguments
+
+    tls = commands.add_parser("tls", help="init: a local development CA and server certificate for HTTPS")
+    add_tls_arguments(tls)
+    tls.set_defaults(run=cmd_tls)
 
     commands.add_parser(  # listed for --help; main() hands its arguments to the harness unparsed
         "bench", help="(source checkout) load a server over HTTP, time the stages, compare with dlib", add_help=False

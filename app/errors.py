@@ -57,10 +57,12 @@ class ImageValuePatternError(ApiError):
     message = "The pattern of value of given image is not acceptable."
     status = 400
 
-    def __init__(self, *, reason: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         # The contract's body stays as it is; ``reason`` (which limit, which setting) is for logs and
         # for the operator's own tools (``comparefaces compare``), never for the body.
-        super().__init__(headers=headers)
+        super().__init__(message, headers=headers)
         self.reason = reason
 
 

@@ -36,6 +36,18 @@ def open_mode_refusal(settings: Settings) -> str | None:
     )
 
 
+def plain_http_refusal(settings: Settings) -> str | None:
+    """Why the server must not start, or None: signed requests and face photos travel in clear text
+    over plain HTTP, so off loopback that is an explicit choice too (a TLS-terminating proxy in front)."""
+    if settings.tls_cert_file is not None or is_loopback(settings.host) or settings.allow_plain_http:
+        return None
+    return (
+        f"refusing to serve plain HTTP on {settings.host}: set {PREFIX}TLS_CERT_FILE and {PREFIX}TLS_KEY_FILE "
+        f"(comparefaces tls init makes a development pair), bind 127.0.0.1, or set {PREFIX}ALLOW_PLAIN_HTTP=true "
+        "when a proxy in front terminates TLS."
+    )
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """``COMPAREFACES_*`` names that are no setting (a misspelling silently means a default)."""
     known = {PREFIX + name.upper() for name in Settings.model_fields}

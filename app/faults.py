@@ -7,7 +7,7 @@ start-up, on every reload and every injected fault in the log, and on ``/readyz`
 
     {"rules": [
       {"name": "key X sees no face",                     # required, unique: in logs and on /readyz
-       "match": {"access_key_id": "LTAI5tQA",            # one id or a list (the request's AccessKeyId)
+       "match": {"access_key_id": "LTAI5tQA",            # one id or a list: the key that signed the request
                  "image_value": "^oss://qa:noface/",     # regex searched in SourceImageValue or TargetImageValue
                  "share": 0.25},                         # this fraction of the requests the rest matches
        "delay_ms": 1500,                                 # wait first (at most 600000)
@@ -41,7 +41,7 @@ from app.engine.calibration import Calibration
 from app.engine.types import Comparison, pair_type
 from app.errors import ApiError
 from app.settings import Settings
-from app.watched_file import file_stamp
+from app.watched_file import file_stamp, permission_problem
 from app.wire.compare_faces import comparison_data, image_values, parse_image_types
 from app.wire.request import RpcRequest
 
@@ -184,6 +184,11 @@ def parse_rules(document: Any, catalog: dict[str, Callable[[], ApiError]]) -> li
 
 
 def load_rules(path: Path, catalog: dict[str, Callable[[], ApiError]]) -> list[FaultRule]:
+    """The rules of ``path``, refused (as the keys file) when anyone but its owner could rewrite it:
+    rules decide answers, a fixed score among them."""
+    problem = permission_problem(path, "faults file")
+    if problem:
+        raise FaultsConfigError(problem)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -194,8 +199,9 @@ def load_rules(path: Path, catalog: dict[str, Callable[[], ApiError]]) -> list[F
 
 
 def claimed_key_id(rpc: RpcRequest) -> str:
-    """The AccessKeyId the request names (RPC parameter or V3 credential); verified by then when
-    signatures are checked, taken at its word in open mode. ``""`` when it names none."""
+    """The AccessKeyId the request names (RPC parameter or V3 credential), unverified: what rules
+    match in open mode only, where nothing is authenticated and any caller may claim any key.
+    ``""`` when it names none."""
     if rpc.params.get("AccessKeyId"):
         return rpc.params["AccessKeyId"]
     found = V3_CREDENTIAL.search(rpc.headers.get("authorization", ""))
@@ -211,10 +217,13 @@ def fixed_score_data(params: dict[str, str], calibration: Calibration, score: fl
 
 
 class FaultInjector:
-    """The rules of one file, re-read when its mtime, size or inode changes."""
+    """The rules of one file, re-read when its mtime, size or inode changes. With access keys,
+    ``access_key_id`` matches the key that signed the request, never an id the request merely
+    names (V3 does not sign an ``AccessKeyId`` parameter); in open mode, the claimed id."""
 
-    def __init__(self, path: Path, *, draw: Callable[[], float] = random.random) -> None:
+    def __init__(self, path: Path, *, open_mode: bool = False, draw: Callable[[], float] = random.random) -> None:
         self.path = path
+        self.open_mode = open_mode
         self.catalog = error_catalog()
         self._draw = draw
         self._lock = threading.Lock()
@@ -251,8 +260,8 @@ class FaultInjector:
             text += f"; last edit refused: {self.reload_error}"
         return text
 
-    def match(self, rpc: RpcRequest) -> FaultRule | None:
-        key_id = claimed_key_id(rpc)
+    def match(self, rpc: RpcRequest, authenticated: str | None) -> FaultRule | None:
+        key_id = claimed_key_id(rpc) if self.open_mode else authenticated or ""
         values = (rpc.params.get("SourceImageValue", ""), rpc.params.get("TargetImageValue", ""))
         for rule in self.current():
             if rule.matches(key_id, values, self._draw):
@@ -261,10 +270,13 @@ class FaultInjector:
                 return rule
         return None
 
-    async def inject(self, rpc: RpcRequest, calibration: Calibration) -> dict[str, Any] | None:
-        """Apply the first matching rule: wait, then raise its error or return its score's ``Data``;
-        ``None`` when no rule matches or its only effect was the delay (then serve as usual)."""
-        rule = self.match(rpc)
+    async def inject(
+        self, rpc: RpcRequest, calibration: Calibration, authenticated: str | None = None
+    ) -> dict[str, Any] | None:
+        """Apply the first matching rule for the request signed by ``authenticated`` (None: open mode
+        or unsigned): wait, then raise its error or return its score's ``Data``; ``None`` when no rule
+        matches or its only effect was the delay (then serve as usual)."""
+        rule = self.match(rpc, authenticated)
         if rule is None:
             return None
         if rule.delay_ms:
@@ -296,4 +308,4 @@ def create_fault_injector(settings: Settings) -> FaultInjector | None:
     """None when fault injection is off; refuses a half-configured one."""
     if not check_fault_settings(settings) or settings.faults_file is None:
         return None
-    return FaultInjector(settings.faults_file)
+    return FaultInjector(settings.faults_file, open_mode=settings.access_keys_file is None)

@@ -12,14 +12,17 @@ import hashlib
 import json
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from app.auth.access import Authenticator
+from app.auth.access import Authenticator, HeadCheck
 from app.engine.calibration import Calibration
 from app.errors import ApiError, ServiceUnavailable, Throttled
 from app.wire.request import RpcRequest
+
+Checked = TypeVar("Checked")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 KNOWN_ACTIONS = frozenset({"CompareFaces"})
@@ -149,10 +152,10 @@ class CountedAuthenticator:
     async def authenticate(self, request: RpcRequest) -> str | None:
         return await self._counted(self.inner.authenticate(request))
 
-    async def precheck(self, head: RpcRequest) -> str | None:
+    async def precheck(self, head: RpcRequest) -> HeadCheck:
         return await self._counted(self.inner.precheck(head))
 
-    async def _counted(self, verification: Awaitable[str | None]) -> str | None:
+    async def _counted(self, verification: Awaitable[Checked]) -> Checked:
         try:
             return await verification
         except Throttled:
@@ -166,6 +169,9 @@ class CountedAuthenticator:
 
     def problem(self) -> str | None:
         return self.inner.problem()
+
+    async def start(self) -> None:
+        await self.inner.start()
 
     async def close(self) -> None:
         await self.inner.close()

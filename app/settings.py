@@ -20,6 +20,22 @@ class Settings(BaseSettings):
         description="address to bind; anything but loopback needs access keys or ALLOW_UNSIGNED=true",
     )
     port: int = Field(8080, description="TCP port to listen on (`comparefaces serve --host/--port` override both)")
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) for HTTPS on PORT, with TLS_KEY_FILE; both re-read on change "
+        "(`comparefaces tls init` makes a local development pair)",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of TLS_CERT_FILE (readable by its owner only)")
+    allow_plain_http: bool = Field(
+        False,
+        description="serve plain HTTP (no TLS_CERT_FILE) on an address other hosts can reach, e.g. behind a "
+        "TLS-terminating proxy; without it such a server refuses to start (loopback may always be plain)",
+    )
+    probe_port: int = Field(
+        0,
+        description="also listen on this port, in plain HTTP, for GET /healthz, /readyz and /metrics only; with it "
+        "/metrics leaves PORT (0: no probe port, everything on PORT)",
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
     log_format: Literal["text", "json"] = Field(
         "text",
@@ -28,16 +44,17 @@ class Settings(BaseSettings):
     )
     metrics_enabled: bool = Field(
         True,
-        description="serve Prometheus metrics at GET /metrics on the API port (no image, key, nonce or score in "
-        "them); keep /metrics off the public side of your load balancer",
+        description="serve Prometheus metrics at GET /metrics on the API port, or on PROBE_PORT when set (no "
+        "image, key, nonce or score in them); keep /metrics off the public side of your load balancer",
     )
 
     # Models
     model: str = Field(
         "default",
-        description="'default' (embedded YuNet+SFace), 'sface-refined' (the same, landmarks from a second "
-        "detection pass: more accurate on East-Asian faces, slower), 'sface-reid' (sface-refined fused with the "
-        "vendored face-reidentification-retail-0095: more accurate still, slower still) or a pack folder name",
+        description="'default' (embedded YuNet+SFace, landmarks from a second detection pass), 'sface-fast' (the "
+        "same models, one detection pass: cheaper, less accurate on East-Asian faces), 'sface-refined' (both passes "
+        "on the full canvas: the previous release's), 'sface-reid' (the default's detection, SFace fused with the "
+        "vendored face-reidentification-retail-0095: more accurate, slower) or a pack folder name",
     )
     models_dir: Path = Field(Path("models"), description="the folder of model packs, one folder per pack")
     cache_dir: Path = Field(
@@ -92,6 +109,12 @@ class Settings(BaseSettings):
         description="large JPEGs are decoded at 1/2, 1/4 or 1/8 scale while their longer side stays at least "
         "this many pixels; 0: always full size",
     )
+    max_decode_bytes: int = Field(
+        128 * 1024 * 1024,
+        description="memory one image's decode may take, computed from its header before decoding (a "
+        "progressive JPEG keeps all its coefficients, 128 bytes per 8x8 block per component, at any scale); "
+        "over it: ImageValuePatternError. Peak decode memory is at most this times INFERENCE_WORKERS",
+    )
     max_in_flight: int = Field(
         8, description="comparisons admitted at once (running or queued); more get Throttling.User"
     )
@@ -111,6 +134,9 @@ class Settings(BaseSettings):
     object_store_root: Path = Field(
         Path("oss"), description="the local store's folder: object KEY of BUCKET is the file ROOT/BUCKET/KEY"
     )
+    object_store_timeout_s: float = Field(
+        10.0, description="seconds one read or write of the local store may take (a hung file system)"
+    )
     s3_endpoint_url: str = Field("", description="the S3-compatible store's endpoint (empty: AWS's)")
     s3_region: str = Field("us-east-1", description="the S3 store's region")
     s3_access_key_id: str = Field("", description="the S3 store's access key id (empty: boto3's credential chain)")
@@ -128,8 +154,8 @@ class Settings(BaseSettings):
     )
     oss_endpoint: str = Field(
         "",
-        description="EndPoint returned in the token (e.g. https://faces.example.com); default: http:// and the Host "
-        "the token request came to",
+        description="EndPoint returned in the token (e.g. https://faces.example.com); default: the scheme (https "
+        "over TLS) and Host the token request came to",
     )
     oss_token_ttl_s: int = Field(900, ge=1, description="how long upload credentials stay valid (seconds)")
     oss_token_secret: SecretStr = Field(
@@ -138,6 +164,27 @@ class Settings(BaseSettings):
     )
     oss_upload_retention_s: int = Field(
         3600, ge=1, description="uploaded objects are deleted this long (seconds) after they were written"
+    )
+    oss_token_max_objects: int = Field(10, ge=1, description="objects one upload token may write")
+    oss_token_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="bytes one upload token may write (in 4 KiB blocks, as on disk)"
+    )
+    oss_key_max_objects: int = Field(
+        1000, ge=1, description="uploads one access key's tokens may have in the store at once (until retention)"
+    )
+    oss_key_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1, description="bytes one access key's uploads may hold in the store at once"
+    )
+    oss_store_max_bytes: int = Field(
+        768 * 1024 * 1024,
+        ge=1,
+        description="bytes all uploads of this process may hold (past it: ServiceUnavailable); size the store's "
+        "volume at this plus MAX_OPEN_REQUESTS x MAX_IMAGE_BYTES",
+    )
+    oss_store_min_free_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="uploads are refused (ServiceUnavailable) while the local store's file system has less free",
     )
 
     # Access control
@@ -155,7 +202,13 @@ class Settings(BaseSettings):
     )
     nonce_cache_size: int = Field(
         default=500_000,
-        description="signature nonces remembered in memory (without Redis); when full, requests are throttled",
+        description="signature nonces remembered per access key (in memory or Redis); when its share is full, "
+        "that key's requests are throttled",
+    )
+    nonce_key_max_bytes: int = Field(
+        default=48 * 1024 * 1024,
+        description="memory one access key's nonces may take (in memory: 168 bytes + the nonce each; Redis: 256 "
+        "each); size Redis maxmemory at least keys x this",
     )
     signature_window_s: int = Field(
         default=900,
@@ -180,6 +233,42 @@ class Settings(BaseSettings):
         description="bytes per second a request head or body must average after the grace period; slower: "
         "the connection is closed (head) or answered 400 (body); 0: no rate required",
     )
+    head_read_timeout_s: float = Field(
+        default=60.0,
+        description="a request head (request line and headers) must arrive in full within this, however large it "
+        "is and however fast its bytes come",
+    )
+    max_header_lines: int = Field(
+        default=100, description="header lines of one request head (trailers too); more: answered 400 and closed"
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        description="bytes of one request's header section (the request line, which may carry images in the "
+        "query string, is bounded by MAX_BODY_BYTES apart); more: answered 400 and closed",
+    )
+    incomplete_heads_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="bytes all incomplete request heads together may hold; a head that would pass it is answered "
+        "Throttling.User and closed",
+    )
+    incomplete_heads_max_bytes_per_client: int = Field(
+        default=16 * 1024 * 1024,
+        description="bytes the incomplete request heads of one client address may hold (behind a proxy that "
+        "forwards heads unbuffered every client has the proxy's address: raise it)",
+    )
+    min_chunk_bytes: int = Field(
+        default=1024,
+        description="a chunked body's chunks must average this many bytes after its first 16 (each chunk costs "
+        "event-loop time); smaller: answered 400 and closed",
+    )
+    keep_alive_timeout_s: float = Field(
+        default=75.0,
+        description="an idle kept-alive connection is closed after this long (clients and balancers expect "
+        "60 s or more)",
+    )
+    max_idle_connections: int = Field(
+        default=512, ge=1, description="idle kept-alive connections kept at once; past it the oldest is closed"
+    )
     body_drain_bytes: int = Field(
         default=8 * 1024 * 1024,
         description="a body over MAX_BODY_BYTES is read and discarded up to this much more so that the client "
@@ -189,6 +278,21 @@ class Settings(BaseSettings):
         default=32,
         description="of MAX_OPEN_REQUESTS, how many may be receiving bodies whose signature the head alone "
         "cannot verify (RPC v1, open mode); the rest stay free for V3-signed callers",
+    )
+    max_claimed_bodies: int = Field(
+        default=16,
+        description="of MAX_OPEN_REQUESTS, how many may be receiving bodies whose head names a known access key "
+        "with a fresh timestamp and an unused nonce but cannot be verified before the body (RPC v1)",
+    )
+    max_receiving_per_key: int = Field(
+        default=0,
+        description="bodies of one access key (or upload token) being received at once; 0: a quarter of "
+        "MAX_OPEN_REQUESTS",
+    )
+    max_bodies_per_client: int = Field(
+        default=16,
+        description="unverified and claimed bodies one client address may be sending at once (with access keys; "
+        "behind a proxy every client has the proxy's address: raise it); 0: no cap",
     )
     max_in_flight_per_key: int = Field(
         default=0,
@@ -204,6 +308,12 @@ class Settings(BaseSettings):
         "auto",
         description="the demo page at GET /demo: auto = on in open mode (no access keys) only; on = also with "
         "access keys (the page then signs its requests with a key typed into it); off",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated host names (besides IP addresses and localhost) that the demo page and "
+        "/metrics answer to; a request naming another Host, or sent by a page of another origin, gets 403 "
+        "(DNS rebinding, cross-site forms)",
     )
     faults_file: Path | None = Field(
         default=None, description="fault injection rules (JSON, re-read on change); needs FAULTS_ENABLED=true"

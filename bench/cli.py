@@ -22,8 +22,8 @@ from pathlib import Path
 
 from app.settings import Settings
 from bench.inputs import REPO_ROOT
-from bench.report import render_markdown, update_benchmarks_file
-from bench.run import DEFAULT_LEVELS, BenchOptions, run_bench
+from bench.report import render_markdown, render_side_by_side, update_benchmarks_file
+from bench.run import DEFAULT_LEVELS, BenchOptions, run_bench, run_packs
 
 
 def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
@@ -45,6 +45,11 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="pairs.txt-format file (default: ../shared/data/lfw-dev-pairs.txt)",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model packs to bench one after the other, side by side (default: COMPAREFACES_MODEL)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the face_recognition (dlib) peer")
     parser.add_argument("--peer-duration", type=float, default=20.0, help="seconds for the peer (default: %(default)s)")
@@ -91,12 +96,24 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None, pr
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):  # one INFO line per request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    report = run_bench(options_from_args(args), settings or Settings())
+    settings = settings or Settings()
+    models = [name.strip() for name in (args.models or "").split(",") if name.strip()]
+    if len(models) > 1 and args.url:
+        raise SystemExit("--models starts a server per pack: not with --url")
+    reports = (
+        run_packs(options_from_args(args), settings, models)
+        if models
+        else [run_bench(options_from_args(args), settings)]
+    )
+    report = reports[0]
     markdown = render_markdown(report)
+    if len(reports) > 1:
+        markdown += "\n" + render_side_by_side(reports)
     print(markdown)
     if args.update_benchmarks is not None:
         update_benchmarks_file(args.update_benchmarks, markdown)
         print(f"table written into {args.update_benchmarks}")
-    if "json_path" in report:
-        print(f"results: {report['json_path']}")
+    for each in reports:
+        if "json_path" in each:
+            print(f"results: {each['json_path']}")
     return 0

@@ -133,3 +133,33 @@ def update_benchmarks_file(path: Path, markdown: str) -> None:
     else:
         text = text + ("\n" if text and not text.endswith("\n") else "") + block + "\n"
     path.write_text(text)
+
+
+def render_side_by_side(reports: list[dict[str, Any]]) -> str:
+    """One row per model pack of one ``--models`` run; CPU relative to the first pack's."""
+
+    def cpu(report: dict[str, Any]) -> float | None:
+        best = max(report["levels"], key=lambda level: level["per_s"])
+        value = best.get("server_cpu_ms_per_comparison")
+        return float(value) if value is not None else None
+
+    base = cpu(reports[0])
+    lines = [
+        "Model packs side by side (same run, same pairs; server CPU at each pack's best level, relative to the "
+        "first row):",
+        "",
+        "| model pack | comparisons/s | p50 ms at concurrency 1 | server CPU ms/comparison | CPU vs first "
+        "| detect ms/comparison | embed ms/comparison |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for report in reports:
+        first = next((level for level in report["levels"] if level["concurrency"] == 1), None)
+        stages = report["stages"].get("ms_per_comparison", {})
+        mine = cpu(report)
+        ratio = mine / base if mine is not None and base else None
+        lines.append(
+            f"| `{report['settings']['model']}` | {_fmt(report['saturation']['per_s'])} "
+            f"| {_fmt(first['p50_ms'] if first else None)} | {_fmt(mine)} | {_fmt(ratio, 2)}x "
+            f"| {_fmt(stages.get('detect'), 2)} | {_fmt(stages.get('embed'), 2)} |"
+        )
+    return "\n".join(lines) + "\n"

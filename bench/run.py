@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,11 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
     }
 
     # unsigned requests: an empty value unsets the keys file
-    env = {"COMPAREFACES_ACCESS_KEYS_FILE": "", "COMPAREFACES_LOG_LEVEL": "warning"}
+    env = {
+        "COMPAREFACES_ACCESS_KEYS_FILE": "",
+        "COMPAREFACES_LOG_LEVEL": "warning",
+        "COMPAREFACES_MODEL": settings.model,
+    }
     if max(levels) > settings.max_in_flight:
         env["COMPAREFACES_MAX_IN_FLIGHT"] = str(max(levels))
         report["settings"]["max_in_flight"] = max(levels)
@@ -161,3 +165,14 @@ def run_bench(options: BenchOptions, settings: Settings) -> dict[str, Any]:
         path.write_text(json.dumps(report, indent=2) + "\n")
         report["json_path"] = str(path)
     return report
+
+
+def run_packs(options: BenchOptions, settings: Settings, models: list[str]) -> list[dict[str, Any]]:
+    """``run_bench`` for each model pack in turn, with the same options and pairs (the peer, if
+    asked, only with the first): their rows side by side say what each pack costs on this machine."""
+    reports = []
+    for index, model in enumerate(models):
+        log(f"model pack {model} ({index + 1} of {len(models)})")
+        pack_options = options if index == 0 else replace(options, peer=False)
+        reports.append(run_bench(pack_options, settings.model_copy(update={"model": model})))
+    return reports

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.exposure import is_loopback, open_mode_refusal, unknown_variables
+from app.exposure import is_loopback, open_mode_refusal, plain_http_refusal, unknown_variables
 from app.settings import Settings
 
 
@@ -53,3 +53,22 @@ def test_serve_refuses_to_start_open_on_all_interfaces(
     assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2  # before loading models or binding
     err = capsys.readouterr().err
     assert "refusing to serve unsigned requests on 0.0.0.0" in err
+
+
+def test_plain_http_on_a_reachable_address_needs_saying_so(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    refusal = plain_http_refusal(Settings(host="0.0.0.0", access_keys_file=keys))
+    assert refusal and "TLS_CERT_FILE" in refusal and "ALLOW_PLAIN_HTTP" in refusal
+    assert plain_http_refusal(Settings(host="127.0.0.1", access_keys_file=keys)) is None
+    assert plain_http_refusal(Settings(host="0.0.0.0", access_keys_file=keys, allow_plain_http=True)) is None
+    assert plain_http_refusal(Settings(host="0.0.0.0", tls_cert_file=tmp_path / "c.pem")) is None
+
+
+def test_serve_refuses_plain_http_on_all_interfaces(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "ALLOW_PLAIN_HTTP"):
+        monkeypatch.delenv(f"COMPAREFACES_{name}", raising=False)
+    monkeypatch.setenv("COMPAREFACES_ACCESS_KEYS_FILE", str(tmp_path / "keys.json"))
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2  # before loading models or binding
+    assert "refusing to serve plain HTTP on 0.0.0.0" in capsys.readouterr().err

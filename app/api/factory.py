@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.compare import compare_faces
-from app.api.intake import BodyReceiver, BodyShares, KeyShares, admitted, throttled
+from app.api.intake import CLOSE, BodyReceiver, BodyRefused, BodyShares, KeyShares, admitted, body_shares, throttled
 from app.auth.access import Authenticator, OpenAccess
 from app.comparison import Comparisons, ComparisonService
 from app.demo.routes import install_demo
@@ -23,6 +23,7 @@ from app.engine.build import load_engine
 from app.errors import (
     ActionNotFound,
     ApiError,
+    ImageValuePatternError,
     InternalError,
     InvalidVersion,
     MissingParameter,
@@ -31,6 +32,7 @@ from app.faults import FaultInjector, create_fault_injector
 from app.images.http_fetch import UrlFetcher
 from app.images.loader import ImageLoader
 from app.images.object_store import create_object_store
+from app.local_surfaces import browser_refusal
 from app.logs import log_access, log_unexpected
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import SUCCESS_CODE, CountedAuthenticator, Metrics
@@ -102,6 +104,7 @@ def create_app(
         loader = ImageLoader(UrlFetcher(settings), store, settings.max_image_bytes)
         uploads = create_uploads(settings, store)
         authenticator = CountedAuthenticator(create_authenticator(settings), metrics)
+        await authenticator.start()  # refuses an evicting Redis
         services = Services(
             settings=settings,
             comparisons=comparisons,
@@ -114,7 +117,7 @@ def create_app(
                 min_rate=settings.slow_client_min_rate,
                 drain_bytes=settings.body_drain_bytes,
             ),
-            body_shares=BodyShares(unverified_bodies(settings, authenticator.open_mode)),
+            body_shares=body_shares(settings, authenticator.open_mode),
             key_shares=KeyShares(settings.max_in_flight_per_key or max(1, settings.max_in_flight * 3 // 4)),
             faults=faults,
             uploads=uploads,
@@ -122,7 +125,7 @@ def create_app(
         )
         app.state.services = services
         if uploads is not None:
-            uploads.start()  # the retention sweep
+            await uploads.start()  # counts what the store holds, starts the retention sweep
         log.info("ready: model %s, %d inference workers", comparisons.model_id, comparisons.workers)
         try:
             yield
@@ -148,7 +151,7 @@ def create_app(
         if services.faults is not None:
             body["faults"] = services.faults.describe()
         problem = services.authenticator.problem()
-        if problem:  # out of rotation until the keys file is fixed: signed callers would be refused
+        if problem:  # out of rotation until the keys file or the nonce store is fixed: signed callers would be refused
             body.update(status="not ready", keys=problem)
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)
@@ -156,8 +159,9 @@ def create_app(
     if settings.metrics_enabled:
 
         @app.get("/metrics", include_in_schema=False)
-        async def metrics_endpoint() -> Response:
-            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        async def metrics_endpoint(request: Request) -> Response:
+            refusal = browser_refusal(request, settings)  # a browser of another name or page
+            return refusal or Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/", openapi_extra=COMPARE_FACES_OPERATION, response_class=Response, summary="CompareFaces")
     async def compare_faces_rpc(request: Request) -> Response:
@@ -177,11 +181,6 @@ def create_app(
     return app
 
 
-def unverified_bodies(settings: Settings, open_mode: bool) -> int:
-    """In open mode nothing is signed, so every body is unverified: no share is kept back."""
-    return settings.max_open_requests if open_mode else min(settings.max_unverified_bodies, settings.max_open_requests)
-
-
 async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = None) -> dict[str, object]:
     if rpc.method != "POST" or rpc.path != "/":
         raise ActionNotFound()
@@ -192,11 +191,11 @@ async def dispatch(rpc: RpcRequest, services: Services, key_id: str | None = Non
     if rpc.version != API_VERSION:
         raise InvalidVersion()
     if rpc.action == DESCRIBE_OSS_UPLOAD_TOKEN and services.uploads is not None:
-        return services.uploads.describe_token(rpc.headers.get("host", ""))
+        return services.uploads.describe_token(rpc.headers.get("host", ""), key_id, rpc.scheme)
     if rpc.action != "CompareFaces":
         raise ActionNotFound()
     if services.faults is not None:
-        injected = await services.faults.inject(rpc, services.comparisons.calibration)
+        injected = await services.faults.inject(rpc, services.comparisons.calibration, key_id)
         if injected is not None:
             return injected
     async with services.key_shares.comparing(key_id):
@@ -217,9 +216,12 @@ async def receive_rpc(request: Request, services: Services, head: RpcRequest | N
     settings = services.settings
     if head is None:
         head = await parse_rpc(request, b"")
-    verified = await services.authenticator.precheck(head)
-    async with services.body_shares.receiving(verified):
-        body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
+    sender = await services.authenticator.precheck(head)
+    async with services.body_shares.receiving(sender, request.client.host if request.client else ""):
+        try:
+            body = await services.receiver(request, settings.max_body_bytes, settings.body_read_timeout_s)
+        except BodyRefused as refused:
+            raise ImageValuePatternError(headers=CLOSE) from refused
     return await parse_rpc(request, body) if body else head  # images in the query: parsed once
 
 

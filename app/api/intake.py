@@ -4,10 +4,14 @@ Three policies, each a small object the app owns (no I/O beyond the request bein
 
 * ``BodyReceiver``: a body must keep arriving at ``min_rate`` bytes/s after ``grace_s`` (and in full
   within ``max_s``); a body over the limit is read and discarded up to ``drain_bytes`` more, so that
-  the client, which is still sending, reads the error instead of a connection reset.
-* ``BodyShares``: bodies whose sender the head alone could not verify (RPC v1 signs the body; open
-  mode signs nothing) may occupy at most ``unverified`` of the receive slots; the rest are kept for
-  callers whose V3 signature was verified from the head.
+  the client, which is still sending, reads the error instead of a connection reset. The API and
+  the OSS upload endpoint receive their bodies through it alike.
+* ``BodyShares``: receive slots by what the head showed (``HeadCheck``). Bodies whose sender the
+  head could not name (open mode, RPC v1 signed in the body) may occupy at most ``unverified``;
+  bodies whose head names a known key with a fresh timestamp but cannot prove it (RPC v1 with its
+  common parameters in the query) at most ``claimed``; verified (V3) ones take the rest. Every key
+  has at most ``per_key`` bodies being received, one (key, nonce) one receipt at a time, and one
+  client address at most ``per_client`` unverified or claimed bodies.
 * ``KeyShares``: one access key may have at most ``per_key`` comparisons in flight (fetching,
   queued or running), so one key cannot throttle another.
 
@@ -24,7 +28,9 @@ from dataclasses import dataclass, field
 
 from starlette.requests import ClientDisconnect, Request
 
-from app.errors import ImageValuePatternError, Throttled
+from app.auth.access import HeadCheck
+from app.errors import SignatureNonceUsed, Throttled
+from app.settings import Settings
 
 RETRY_AFTER_MS = "1000"
 CLOSE = {"connection": "close"}  # the rest of the body is not wanted: drop the connection after the answer
@@ -41,6 +47,14 @@ def rate_deadline(started: float, received: int, *, grace_s: float, min_rate: fl
     return deadline if max_s is None else min(deadline, started + max_s)
 
 
+class BodyRefused(Exception):
+    """The body was not received; the caller answers in its own protocol's error."""
+
+    def __init__(self, too_large: bool) -> None:
+        super().__init__("body over the limit" if too_large else "body too slow, or the client left")
+        self.too_large = too_large
+
+
 @dataclass(frozen=True)
 class BodyReceiver:
     grace_s: float
@@ -48,9 +62,8 @@ class BodyReceiver:
     drain_bytes: int  # read and discard at most this much past the limit before answering
 
     async def __call__(self, request: Request, limit: int, max_s: float | None = None) -> bytes:
-        """The raw body (chunked or not). Refused (``ImageValuePatternError``, connection closed) past
-        ``limit`` bytes, when it arrives slower than the rate, not in full within ``max_s``, or the
-        client left."""
+        """The raw body (chunked or not). ``BodyRefused`` past ``limit`` bytes (``too_large``), or when
+        it arrives slower than the rate, not in full within ``max_s``, or the client left."""
         started = time.monotonic()
         declared = request.headers.get("content-length", "")
         declared_size = int(declared) if declared.isdigit() and len(declared) < 19 else None
@@ -71,10 +84,10 @@ class BodyReceiver:
                     break
                 chunks.append(chunk)
         except (asyncio.TimeoutError, ClientDisconnect) as exc:
-            raise ImageValuePatternError(headers=CLOSE) from exc
+            raise BodyRefused(too_large=False) from exc
         chunks.clear()
         await self._drain(stream, started, received, limit, declared_size, max_s)
-        raise ImageValuePatternError(headers=CLOSE)
+        raise BodyRefused(too_large=True)
 
     async def _drain(
         self,
@@ -97,25 +110,82 @@ class BodyReceiver:
             return
 
 
+def _up(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
+
+
+def _down(counts: dict[str, int], name: str) -> None:
+    left = counts[name] - 1
+    if left:
+        counts[name] = left
+    else:
+        del counts[name]
+
+
 @dataclass
 class BodyShares:
-    """Receive slots for bodies whose sender is not yet verified (see the module docstring)."""
+    """Receive slots by what the head showed (see the module docstring; event-loop only: no lock)."""
 
     unverified: int
-    _receiving: int = 0
+    claimed: int
+    per_key: int
+    per_client: int = 0  # 0: no cap per client address
+    _unverified_now: int = 0
+    _claimed_now: int = 0
+    _by_key: dict[str, int] = field(default_factory=dict)
+    _by_client: dict[str, int] = field(default_factory=dict)
+    _nonces: set[tuple[str, str]] = field(default_factory=set)
 
     @asynccontextmanager
-    async def receiving(self, verified_key: str | None) -> AsyncIterator[None]:
-        if verified_key is not None:
-            yield
-            return
-        if self._receiving >= self.unverified:
+    async def receiving(self, sender: HeadCheck, client: str = "") -> AsyncIterator[None]:
+        key = sender.key_id
+        receipt = (key, sender.nonce) if key is not None and sender.nonce else None
+        if receipt is not None and receipt in self._nonces:
+            raise SignatureNonceUsed()  # the same signed request on another connection: one of them is a replay
+        if key is not None and self._by_key.get(key, 0) >= self.per_key:
             raise throttled()
-        self._receiving += 1
+        capped = not sender.verified
+        if capped:
+            if key is None and self._unverified_now >= self.unverified:
+                raise throttled()
+            if key is not None and self._claimed_now >= self.claimed:
+                raise throttled()
+            if self.per_client and self._by_client.get(client, 0) >= self.per_client:
+                raise throttled()
+        self._count(sender, client, receipt, 1)
         try:
             yield
         finally:
-            self._receiving -= 1
+            self._count(sender, client, receipt, -1)
+
+    def _count(self, sender: HeadCheck, client: str, receipt: tuple[str, str] | None, step: int) -> None:
+        change = _up if step > 0 else _down
+        if sender.key_id is not None:
+            change(self._by_key, sender.key_id)
+        if receipt is not None:
+            (self._nonces.add if step > 0 else self._nonces.discard)(receipt)
+        if not sender.verified:
+            if sender.key_id is None:
+                self._unverified_now += step
+            else:
+                self._claimed_now += step
+            change(self._by_client, client)
+
+
+def receiving_per_key(settings: Settings) -> int:
+    return settings.max_receiving_per_key or max(1, settings.max_open_requests // 4)
+
+
+def body_shares(settings: Settings, open_mode: bool) -> BodyShares:
+    """The API's shares. In open mode nothing is signed, so every body is unverified: none kept back."""
+    if open_mode:
+        return BodyShares(unverified=settings.max_open_requests, claimed=0, per_key=0)
+    return BodyShares(
+        unverified=min(settings.max_unverified_bodies, settings.max_open_requests),
+        claimed=min(settings.max_claimed_bodies, settings.max_open_requests),
+        per_key=receiving_per_key(settings),
+        per_client=settings.max_bodies_per_client,
+    )
 
 
 @dataclass

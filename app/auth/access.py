@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.wire.request import RpcRequest
+
+
+@dataclass(frozen=True)
+class HeadCheck:
+    """What a request head showed about its sender before the body is read."""
+
+    key_id: str | None = None  # a known access key the head names (None: unsigned, or signed in the body)
+    nonce: str = ""  # its signature nonce, unused so far
+    verified: bool = False  # the head alone proved the signature (V3 over the declared body hash)
+
+
+UNKNOWN_SENDER = HeadCheck()
 
 
 class Authenticator(Protocol):
@@ -17,15 +30,20 @@ class Authenticator(Protocol):
         """
         ...
 
-    async def precheck(self, head: RpcRequest) -> str | None:
+    async def precheck(self, head: RpcRequest) -> HeadCheck:
         """Before the body is read (``head`` has none): refuse what the head alone shows is wrong
-        (unknown key, stale timestamp, a V3 signature over the declared body hash that does not match).
-        Returns the AccessKeyId when the head alone proves who signed (V3 with ``x-acs-content-sha256``),
-        else None: such a request's body is received in the share for callers not yet verified."""
+        (unknown key, stale timestamp, a nonce already used, a V3 signature over the declared body hash
+        that does not match), with the error the full check would give. Says which share the body is
+        received in: verified (V3 with ``x-acs-content-sha256``), claimed (a known key, fresh timestamp
+        and unused nonce in the head: RPC v1 with its common parameters in the query), or neither."""
         ...
 
     def problem(self) -> str | None:
-        """Why signed callers may be refused wrongly now (e.g. the keys file is broken), or None."""
+        """Why signed callers may be refused wrongly now (e.g. the keys file is broken, Redis full), or None."""
+        ...
+
+    async def start(self) -> None:
+        """Checks before serving (an evicting Redis refuses start-up)."""
         ...
 
     async def close(self) -> None: ...
@@ -37,10 +55,13 @@ class OpenAccess:
     async def authenticate(self, request: RpcRequest) -> str | None:
         return None
 
-    async def precheck(self, head: RpcRequest) -> str | None:
-        return None
+    async def precheck(self, head: RpcRequest) -> HeadCheck:
+        return UNKNOWN_SENDER
 
     def problem(self) -> str | None:
+        return None
+
+    async def start(self) -> None:
         return None
 
     async def close(self) -> None:

@@ -12,6 +12,10 @@ with the body is done for a caller who cannot be who they claim:
    allowed the action (``Error.NoPermissionAccess``)
 6. nonce unused within the window (``SignatureNonceUsed``); recorded, in the key's own share of the
    store, only for requests that passed 1-5
+
+``precheck`` runs the same steps on the head, before the body is read, as far as the head allows
+(the nonce looked up, not recorded), so that a request the full check would refuse is refused with
+the same error before its body takes a receive slot.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from app.auth.access import UNKNOWN_SENDER, HeadCheck
 from app.auth.canonical import (
     SignedRequest,
     build_signed_request,
@@ -105,23 +110,29 @@ class SignatureAuthenticator:
             raise SignatureNonceUsed()
         return signed.access_key_id
 
-    async def precheck(self, head: RpcRequest) -> str | None:
-        """Steps 1-4 as far as the head allows, before the body is read (see ``Authenticator``)."""
+    async def precheck(self, head: RpcRequest) -> HeadCheck:
+        """Steps 1-6 as far as the head allows, before the body is read (see ``Authenticator``); the
+        nonce is only looked up, recorded by ``authenticate`` once the whole request has passed."""
         if detect_scheme(head) is None:
-            return None  # RPC v1 with its signature in the body
+            return UNKNOWN_SENDER  # RPC v1 with its signature in the body
         try:
             claim = parse_claim(head)
         except MissingParameter:
-            return None  # common parameters in the body
+            return UNKNOWN_SENDER  # common parameters in the body
         credential = self.find_credential(claim)
         self.check_fresh(claim)
         declared = canonical_header_value(head.headers.get("x-acs-content-sha256", "")).lower()
-        if claim.scheme != "v3" or "x-acs-content-sha256" not in claim.signed_headers:
-            return None
-        if not DECLARED_HASH.fullmatch(declared):
-            return None
-        await verify_signature(head, claim, credential.secret, body_hash=declared)
-        return claim.access_key_id
+        signs_body = "x-acs-content-sha256" in claim.signed_headers and bool(DECLARED_HASH.fullmatch(declared))
+        verified = claim.scheme == "v3" and signs_body
+        if verified:
+            await verify_signature(head, claim, credential.secret, body_hash=declared)
+            if not credential.enabled:
+                raise AccessKeyInactive()
+            if not credential.allows(head.action):
+                raise NoPermissionAccess()
+        if await self.nonces.seen(claim.access_key_id, claim.nonce):
+            raise SignatureNonceUsed()
+        return HeadCheck(key_id=claim.access_key_id, nonce=claim.nonce, verified=verified)
 
     def find_credential(self, claim: SignedRequest) -> Credential:
         """Step 2."""
@@ -140,9 +151,12 @@ class SignatureAuthenticator:
             raise TimestampExpired()
 
     def problem(self) -> str | None:
-        """What is wrong with the keys file now (re-read if it changed), or None."""
+        """What is wrong with the keys file (re-read if it changed) or the nonce store now, or None."""
         self.keys.current()
-        return self.keys.problem
+        return self.keys.problem or self.nonces.problem()
+
+    async def start(self) -> None:
+        await self.nonces.start()
 
     def install_sighup(self) -> None:
         """``kill -HUP`` re-reads the keys file (main thread only; mtime checks work everywhere)."""
@@ -166,10 +180,12 @@ def create_signature_authenticator(settings: Settings) -> SignatureAuthenticator
     keys = KeyStore(settings.access_keys_file)
     nonces: NonceStore
     if settings.redis_url:
-        nonces = RedisNonceStore(settings.redis_url)
+        nonces = RedisNonceStore(
+            settings.redis_url, max_entries=settings.nonce_cache_size, max_bytes=settings.nonce_key_max_bytes
+        )
         log.info("signature nonces kept in Redis")
     else:
-        nonces = MemoryNonceStore(settings.nonce_cache_size)
+        nonces = MemoryNonceStore(settings.nonce_cache_size, max_bytes=settings.nonce_key_max_bytes)
         log.info("signature nonces kept in memory (one process; set COMPAREFACES_REDIS_URL to share them)")
     authenticator = SignatureAuthenticator(keys, nonces, window_s=settings.signature_window_s)
     authenticator.install_sighup()

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from app.watched_file import file_stamp
+from app.watched_file import file_stamp, permission_problem
 
 log = logging.getLogger("comparefaces.auth")
 
@@ -139,17 +139,10 @@ def parse_keys_leniently(document: Any) -> tuple[KeySet, list[str]]:
 def check_permissions(path: Path) -> None:
     """A file of secrets readable by others, or writable by anyone but its owner, is refused; a
     group-readable one is accepted with a warning (Kubernetes mounts Secrets so with ``fsGroup``)."""
-    if os.name != "posix":
-        return
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # reading it says why
-    if mode & (stat.S_IRWXO | stat.S_IWGRP):
-        raise KeysFileError(
-            f"access keys file {path} can be read or written by others (mode {stat.S_IMODE(mode):o}): chmod 600 {path}"
-        )
-    if mode & stat.S_IRGRP:
+    problem = permission_problem(path, "access keys file")
+    if problem:
+        raise KeysFileError(problem)
+    if os.name == "posix" and path.exists() and (mode := path.stat().st_mode) & stat.S_IRGRP:
         log.warning("access keys file %s is readable by its group (mode %o)", path, stat.S_IMODE(mode))
 
 

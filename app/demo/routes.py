@@ -4,8 +4,10 @@ On in open mode only unless ``COMPAREFACES_DEMO=on``; when off, its paths answer
 unknown path does (``InvalidAction.NotFound``). The analysis endpoint takes a CompareFaces request
 as the API does and checks it with the API's own authenticator first (signature, key, action,
 timestamp, nonce), so the demo never compares anything the API would refuse to; it runs under the
-same body, admission and inference limits. Photos are neither stored nor logged, and are not sent
-back (the page has them).
+same body, admission and inference limits. It analyses uploaded files only (``base64://``): it
+answers aligned face crops, which for an ``oss://`` or URL address would hand out the face in any
+object a key can name. Browsers of other names or pages are refused (``app/local_surfaces.py``).
+Photos are neither stored nor logged, and are not sent back (the page has them).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from app.api.intake import admitted, throttled
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
 from app.engine.engine import FaceEngine
-from app.errors import ActionNotFound, ApiError, InternalError, InvalidVersion, MissingParameter
+from app.errors import ActionNotFound, ApiError, ImageValuePatternError, InternalError, InvalidVersion, MissingParameter
+from app.images.addresses import is_inline
+from app.local_surfaces import browser_refusal
 from app.logs import log_unexpected
 from app.wire.compare_faces import image_values, parse_image_types
 from app.wire.request import RpcRequest
@@ -69,20 +73,25 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
     @app.get("/demo", include_in_schema=False)
     async def demo_page(request: Request) -> Response:
         services: Services = request.app.state.services
-        return asset("index.html") if demo_enabled(services) else await not_found(request, services)
+        if not demo_enabled(services):
+            return await not_found(request, services)
+        return browser_refusal(request, services.settings) or asset("index.html")
 
     @app.get("/demo/static/{name}", include_in_schema=False)
     async def demo_static(name: str, request: Request) -> Response:
         services: Services = request.app.state.services
         if not demo_enabled(services) or name not in files or name == "index.html":
             return await not_found(request, services)
-        return asset(name)
+        return browser_refusal(request, services.settings) or asset(name)
 
     @app.get("/demo/config", include_in_schema=False)
     async def demo_config(request: Request) -> Response:
         services: Services = request.app.state.services
         if not demo_enabled(services):
             return await not_found(request, services)
+        refusal = browser_refusal(request, services.settings)
+        if refusal is not None:
+            return refusal
         faults = getattr(services, "faults", None)
         return JSONResponse(
             {
@@ -100,6 +109,9 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
         services: Services = request.app.state.services
         if not demo_enabled(services):
             return await not_found(request, services)
+        refusal = browser_refusal(request, services.settings)
+        if refusal is not None:
+            return refusal
         request_id = str(uuid.uuid4()).upper()
         started = time.perf_counter()
         try:
@@ -138,6 +150,8 @@ async def analysis_body(request: Request, services: Services, receive: Receiver)
             raise InvalidVersion()
         source_type, target_type = parse_image_types(rpc.params)
         values = image_values(rpc.params)
+        if not all(is_inline(value) for value in values):  # else any key could fetch the face in any object
+            raise ImageValuePatternError("The demo analyses uploaded files only (base64://), no addresses.")
         async with services.key_shares.comparing(key_id):
             source, target = await services.loader.load_pair(values)
             async with admitted(services.admission):

@@ -48,9 +48,11 @@ def engine_for(models: LoadedModels, settings: Settings) -> FaceEngine:
         max_image_pixels=settings.max_image_pixels,
         jpeg_decode_min_side=settings.jpeg_decode_min_side,
         ages=age_estimator(settings) if calibration.strata else None,
+        max_decode_bytes=settings.max_decode_bytes,
+        flip_portraits=models.flip_portraits,
     )
 
 
 def age_estimator(settings: Settings) -> TraitEstimator:
     """The apparent-age estimate that chooses a pair's stratum (its thresholds)."""
-    return TraitEstimator.load(settings.execution_provider, settings.detector_threads)
+    return TraitEstimator.load(settings.execution_provider, intra_op_threads=settings.detector_threads)

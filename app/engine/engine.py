@@ -17,7 +17,7 @@ from app.engine.geometry import align_face
 from app.engine.strata import pair_stratum
 from app.engine.types import AgeEstimator, Comparison, DetectedFace, Detector, Face, ImageType, Recognizer, pair_type
 from app.errors import NoFaceDetected
-from app.images.decode import decode_image
+from app.images.decode import MAX_DECODE_BYTES, decode_image
 
 StageTimer = Callable[[str, float], None]
 """Told each stage's name ("decode", "detect", "align", "embed") and its seconds, once per call:
@@ -51,25 +51,28 @@ class ImageInspection:
     face: Face | None  # its embedding
 
 
-class FaceEngine:
+class FacePipeline:
+    """Per image: the largest face, its aligned crop, its embedding. The one path the server, the CLI
+    (``compare``, the demo) and calibration (``app.tools.dataset.embed_directory``) share, so scores
+    are calibrated on exactly what is served; whatever depends on the image type is decided here.
+
+    ``flip_portraits``: an ID portrait's embedding is the mean of its crop's and its mirror image's
+    (test-time augmentation of the small, soft portrait; face photos are embedded once).
+    ``ages``: how old each compared face looks, for calibrations with strata (``app.engine.strata``:
+    which impostors a pair is measured against)."""
+
     def __init__(
         self,
         detector: Detector,
         recognizer: Recognizer,
-        calibration: Calibration,
         *,
-        model_id: str,
-        max_image_pixels: int = 40_000_000,
-        jpeg_decode_min_side: int = 0,
+        flip_portraits: bool = False,
         ages: AgeEstimator | None = None,
     ) -> None:
         self.detector = detector
         self.recognizer = recognizer
-        self.calibration = calibration
-        self.ages = ages  # for calibrations with strata: which impostors a pair is measured against
-        self.model_id = model_id
-        self.max_image_pixels = max_image_pixels
-        self.jpeg_decode_min_side = jpeg_decode_min_side
+        self.flip_portraits = flip_portraits
+        self.ages = ages
         self.stage_timer: StageTimer | None = None  # set by the server (metrics) or the benchmark
 
     @contextmanager
@@ -83,10 +86,6 @@ class FaceEngine:
         yield
         timer(name, time.perf_counter() - started)
 
-    def decode(self, data: bytes) -> np.ndarray:
-        with self._stage("decode"):
-            return decode_image(data, max_pixels=self.max_image_pixels, keep_side=self.jpeg_decode_min_side)
-
     def largest_face_in(self, pixels: np.ndarray) -> DetectedFace:
         return largest_face(self.detector.detect(pixels))
 
@@ -96,6 +95,17 @@ class FaceEngine:
         """The largest face of each image."""
         return map_images(self.largest_face_in, images)
 
+    def embed_crops(self, crops: Sequence[np.ndarray], kinds: Sequence[ImageType]) -> np.ndarray:
+        """(N, D) embeddings of aligned crops, in one recognizer call (mirrored portraits included)."""
+        mirrored = [i for i, kind in enumerate(kinds) if self.flip_portraits and kind == ImageType.ID_PIC]
+        batch = np.stack([*crops, *(crops[i][:, ::-1] for i in mirrored)])
+        embeddings = self.recognizer.embed(batch)
+        vectors = embeddings[: len(crops)].copy()
+        for extra, index in enumerate(mirrored, start=len(crops)):
+            mean = vectors[index] + embeddings[extra]
+            vectors[index] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vectors
+
     def embed_pixels(
         self, images: Sequence[tuple[np.ndarray, ImageType]], map_images: ImageMapper = one_after_another
     ) -> list[Face]:
@@ -104,25 +114,21 @@ class FaceEngine:
             found = self.detect_largest([pixels for pixels, _ in images], map_images)
         size = self.recognizer.input_size
         with self._stage("align"):
-            crops = np.stack(
-                [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
-            )
+            crops = [align_face(pixels, face.landmarks, size) for (pixels, _), face in zip(images, found, strict=True)]
         with self._stage("embed"):
-            embeddings = self.recognizer.embed(crops)
-        minors = self.minor_probability(
-            [(pixels, face.landmarks) for (pixels, _), face in zip(images, found, strict=True)]
-        )
+            embeddings = self.embed_crops(crops, [kind for _, kind in images])
+        ages = self.apparent_age([(pixels, face.landmarks) for (pixels, _), face in zip(images, found, strict=True)])
         return [
-            Face(vector, face.box, face.landmarks, face.score, kind, minor)
-            for vector, face, (_, kind), minor in zip(embeddings, found, images, minors, strict=True)
+            Face(vector, face.box, face.landmarks, face.score, kind, age)
+            for vector, face, (_, kind), age in zip(embeddings, found, images, ages, strict=True)
         ]
 
-    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[float | None]:
-        """How likely each face looks under 18, where the engine estimates ages (else None each)."""
+    def apparent_age(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[float, float] | None]:
+        """Each face's apparent (years, P(under 18)), where the pipeline estimates ages (else None each)."""
         if self.ages is None or not faces:
             return [None] * len(faces)
         with self._stage("age"):
-            return [float(p) for p in self.ages.minor_probability(faces)]
+            return [(float(years), float(p_minor)) for years, p_minor in self.ages.apparent_age(faces)]
 
     def inspect_pixels(self, images: Sequence[tuple[np.ndarray, ImageType]]) -> list[ImageInspection]:
         """``embed_pixels`` showing its work (for the demo page and ``comparefaces compare --annotate``):
@@ -135,22 +141,55 @@ class FaceEngine:
             align_face(pixels, faces[index].landmarks, size) if index is not None else None
             for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
         ]
-        present = [crop for crop in crops if crop is not None]
-        embeddings = iter(self.recognizer.embed(np.stack(present)) if present else [])
+        present = [(crop, kind) for crop, (_, kind) in zip(crops, images, strict=True) if crop is not None]
+        embeddings = iter(self.embed_crops(*zip(*present, strict=True)) if present else [])
         compared = [
             (pixels, faces[index].landmarks)
             for (pixels, _), faces, index in zip(images, found, chosen, strict=True)
             if index is not None
         ]
-        minors = iter(self.minor_probability(compared))
+        ages = iter(self.apparent_age(compared))
         inspections = []
         for (_, kind), faces, index, crop in zip(images, found, chosen, crops, strict=True):
             face = None
             if index is not None:
                 detected = faces[index]
-                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind, next(minors))
+                face = Face(next(embeddings), detected.box, detected.landmarks, detected.score, kind, next(ages))
             inspections.append(ImageInspection(faces=faces, compared=index, crop=crop, face=face))
         return inspections
+
+
+class FaceEngine(FacePipeline):
+    """The pipeline with its calibration: decodes requests' images and scores pairs."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        recognizer: Recognizer,
+        calibration: Calibration,
+        *,
+        model_id: str,
+        max_image_pixels: int = 40_000_000,
+        jpeg_decode_min_side: int = 0,
+        max_decode_bytes: int = MAX_DECODE_BYTES,
+        flip_portraits: bool = False,
+        ages: AgeEstimator | None = None,
+    ) -> None:
+        super().__init__(detector, recognizer, flip_portraits=flip_portraits, ages=ages)
+        self.calibration = calibration
+        self.model_id = model_id
+        self.max_image_pixels = max_image_pixels
+        self.jpeg_decode_min_side = jpeg_decode_min_side
+        self.max_decode_bytes = max_decode_bytes
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with self._stage("decode"):
+            return decode_image(
+                data,
+                max_pixels=self.max_image_pixels,
+                keep_side=self.jpeg_decode_min_side,
+                max_decode_bytes=self.max_decode_bytes,
+            )
 
     def embed(self, data: bytes, image_type: ImageType = ImageType.FACE_PIC) -> Face:
         """Embed the largest face in encoded image bytes."""
@@ -172,7 +211,7 @@ class FaceEngine:
     def compare(self, first: Face, second: Face) -> Comparison:
         cosine = float(np.clip(np.dot(first.embedding, second.embedding), -1.0, 1.0))
         kind = pair_type(first.image_type, second.image_type)
-        stratum = pair_stratum(first.p_minor, second.p_minor)
+        stratum = pair_stratum(first.apparent_age, second.apparent_age)
         return Comparison(
             score=self.calibration.score(cosine),
             cosine=cosine,
@@ -191,6 +230,6 @@ class FaceEngine:
         """Run every model once so the first request does not pay for lazy initialisation."""
         blank = np.full((128, 128, 3), 127, dtype=np.uint8)
         self.detector.detect(blank)
-        self.minor_probability([(blank, np.array([[40, 50], [88, 50], [64, 70], [45, 95], [83, 95]], np.float32))])
+        self.apparent_age([(blank, np.array([[40, 50], [88, 50], [64, 70], [45, 95], [83, 95]], np.float32))])
         size = self.recognizer.input_size
         self.recognizer.embed(np.zeros((2, size, size, 3), dtype=np.uint8))

@@ -5,8 +5,14 @@ or of a 300x250 portrait is then about 100 pixels, and its five landmarks land a
 (in the 112-pixel aligned frame) from where a detector looking closer puts them. Aligning on them
 costs accuracy on hard populations: on East-Asian faces (asian-dev, thresholds set on other people)
 SFace accepted 88% of genuine pairs at FAR 1e-3 with first-pass landmarks and 94% with these, for one
-more detection per image (docs/models-and-calibration.md). The ``sface-refined`` and ``sface-reid``
-packs use it.
+more detection per image (docs/models-and-calibration.md). The ``default``, ``sface-refined`` and
+``sface-reid`` packs use it.
+
+The first pass only has to find the face: ``default`` and ``sface-reid`` run it on a smaller canvas
+(``FIRST_PASS_SHARE`` of the second's: 240 px for 320), cheaper and, on East-Asian faces, no less
+accurate (94.7% against 93.8% of genuine pairs accepted at FAR 1e-3, asian-dev, person-level
+cross-validation). Where it finds nothing, the whole image is searched again on the full canvas, so
+no face is lost to the smaller canvas.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from app.engine.engine import largest_face
 from app.engine.types import DetectedFace, Detector
 
 CROP_FACTOR = 1.2  # the second pass sees a square 1.2x the face box's longer side
+FIRST_PASS_SHARE = 0.75  # the smaller first canvas, as a share of the second's
 
 
 def square_around(box: np.ndarray, factor: float) -> tuple[int, int, int]:
@@ -37,16 +44,23 @@ def square_crop(image_bgr: np.ndarray, left: int, top: int, side: int) -> np.nda
 
 class RefinedLandmarksDetector:
     """``inner``'s faces, the largest (the one the engine compares) with landmarks from a second
-    pass on a square crop around it, where it fills the detector's canvas. Other faces keep their
-    first-pass landmarks (the cost is one more detection per image, not per face); boxes and scores
-    are the first pass's. When the second pass finds nothing, the first pass's landmarks stay."""
+    pass of ``inner`` on a square crop around it, where it fills the detector's canvas. Other faces
+    keep their first-pass landmarks (the cost is one more detection per image, not per face); boxes
+    and scores are the first pass's. When the second pass finds nothing, the first pass's landmarks
+    stay. With ``first``, the first pass is ``first``'s (a smaller canvas), and ``inner`` searches the
+    whole image only where ``first`` found no face."""
 
-    def __init__(self, inner: Detector, crop_factor: float = CROP_FACTOR) -> None:
+    def __init__(self, inner: Detector, crop_factor: float = CROP_FACTOR, *, first: Detector | None = None) -> None:
         self.inner = inner
         self.crop_factor = crop_factor
+        self.first = first
+
+    def first_pass(self, image_bgr: np.ndarray) -> list[DetectedFace]:
+        faces = self.first.detect(image_bgr) if self.first is not None else []
+        return faces or self.inner.detect(image_bgr)
 
     def detect(self, image_bgr: np.ndarray) -> list[DetectedFace]:
-        faces = self.inner.detect(image_bgr)
+        faces = self.first_pass(image_bgr)
         if not faces:
             return faces
         largest = max(range(len(faces)), key=lambda index: faces[index].area)

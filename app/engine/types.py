@@ -43,7 +43,7 @@ class Face:
     landmarks: np.ndarray
     detector_score: float
     image_type: ImageType = ImageType.FACE_PIC
-    p_minor: float | None = None  # how likely the face looks under 18 (None: not estimated)
+    apparent_age: tuple[float, float] | None = None  # (years, P(under 18)) as it looks; None: not estimated
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class Detector(Protocol):
 class AgeEstimator(Protocol):
     model_id: str
 
-    def minor_probability(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """(N,) how likely each face (BGR image, (5, 2) landmarks) looks under 18."""
+    def apparent_age(self, faces: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(N, 2) each face's (BGR image, (5, 2) landmarks) apparent age in years and P(under 18)."""
         ...
 
 

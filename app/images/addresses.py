@@ -54,10 +54,15 @@ def object_key_ok(key: str) -> bool:
     return 0 < size <= MAX_OBJECT_KEY_BYTES and not key.startswith("\\") and not CONTROL_CHARACTERS.search(key)
 
 
+def is_inline(value: str) -> bool:
+    """Whether ``value`` carries the image itself (``base64://``), not an address to fetch."""
+    return value[:10].lower().startswith("base64://")
+
+
 def parse_address(value: str) -> Address:
     """Classify an image value; anything that matches no form is an ImageValuePatternError."""
     lowered = value[:10].lower()
-    if lowered.startswith("base64://"):
+    if is_inline(value):
         return InlineImage(decode_base64_value(value[len("base64://") :]))
     if lowered.startswith(("http://", "https://")):
         return UrlAddress(value.strip())

@@ -18,13 +18,16 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.intake import BodyReceiver, BodyRefused, BodyShares, receiving_per_key
+from app.auth.access import HeadCheck
+from app.errors import Throttled
 from app.images.addresses import BUCKET_NAME
-from app.images.object_store import ObjectStore
+from app.images.object_store import ObjectStore, UnstorableName
 from app.logs import log_unexpected
 from app.oss.errors import (
     AccessDenied,
@@ -38,6 +41,7 @@ from app.oss.errors import (
     SignatureDoesNotMatch,
     error_response,
 )
+from app.oss.quotas import StoreFull, UploadQuotas
 from app.oss.signatures import (
     UNSIGNED_PAYLOAD,
     OssRequest,
@@ -89,13 +93,15 @@ def address(path: str, host: str, upload_bucket: str) -> tuple[str, str]:
 
 
 def check_key(key: str) -> None:
-    """One file per key, inside its folder: no empty, ``.`` or ``..`` segments, no control characters."""
+    """One file per key, inside its folder: no empty, ``.`` or ``..`` segments, no control characters
+    (C0, DEL, C1) and no line or paragraph separators (U+2028, U+2029), which split log lines and
+    listings."""
     segments = key.split("/")
     if (
         not key
         or len(key.encode()) > MAX_KEY_BYTES
         or any(segment in ("", ".", "..") for segment in segments)
-        or any(ord(char) < 32 or char in "\\\x7f" for char in key)
+        or any(ord(char) < 32 or 0x7F <= ord(char) <= 0x9F or char in "\\\u2028\u2029" for char in key)
     ):
         raise InvalidObjectName()
 
@@ -116,15 +122,25 @@ class OssUploads:
             )
         self.issuer = TokenIssuer(secret.encode() if secret else secrets.token_bytes(32))
         self._open_requests = asyncio.Semaphore(settings.max_open_requests)  # bounds the bodies held at once
+        # The API's body rules: the minimum rate, and a share of the receive slots per upload credential.
+        self.receiver = BodyReceiver(
+            grace_s=settings.slow_client_grace_s,
+            min_rate=settings.slow_client_min_rate,
+            drain_bytes=max(0, settings.max_body_bytes - settings.max_image_bytes),
+        )
+        self.shares = BodyShares(unverified=0, claimed=0, per_key=receiving_per_key(settings))
         self._sweeper: asyncio.Task[None] | None = None
+        self.quotas = UploadQuotas(settings, self.sweep_interval_s, clock=clock)
 
     # DescribeOssUploadToken
 
-    def describe_token(self, host: str) -> dict[str, object]:
-        """The ``OssUploadToken`` of a new upload scope (the caller has been authenticated)."""
+    def describe_token(self, host: str, owner: str | None = None, scheme: str = "http") -> dict[str, object]:
+        """The ``OssUploadToken`` of a new upload scope for ``owner``, the authenticated access key
+        (None: open mode); its ``EndPoint`` is where the token request came (``scheme``: https when
+        that was over TLS)."""
         expires_at = self.clock() + self.settings.oss_token_ttl_s
-        scope, secret, token = self.issuer.issue(self.bucket, new_upload_path(UPLOAD_PREFIX), expires_at)
-        endpoint = self.settings.oss_endpoint or f"http://{host or f'127.0.0.1:{self.settings.port}'}"
+        scope, secret, token = self.issuer.issue(self.bucket, new_upload_path(UPLOAD_PREFIX), expires_at, owner or "")
+        endpoint = self.settings.oss_endpoint or f"{scheme}://{host or f'127.0.0.1:{self.settings.port}'}"
         return {
             "OssUploadToken": {
                 "Bucket": scope.bucket,
@@ -172,11 +188,11 @@ class OssUploads:
                 if request.method != "PUT" or oss_request.query or not scope.allows(bucket, key):
                     raise AccessDenied()
                 check_key(key)
-                response = await self.put_object(request, oss_request, request_id)
+                response = await self.put_object(request, oss_request, scope, request_id)
         except OssError as error:
             host_id = host if _hostname(host).startswith(self.bucket + ".") else f"{self.bucket}.{host}"
             response = error_response(error, request_id=request_id, host_id=host_id, head=request.method == "HEAD")
-            if isinstance(error, (EntityTooLarge, RequestTimeout, ServiceUnavailable)):
+            if isinstance(error, (EntityTooLarge, RequestTimeout, ServiceUnavailable, StoreFull)):
                 response.headers["connection"] = "close"  # the rest of the body is not wanted
         except Exception as error:
             log_unexpected(log, "upload", request_id, error)
@@ -203,8 +219,10 @@ class OssUploads:
             raise RequestTimeTooSkewed()
         return scope
 
-    async def put_object(self, request: Request, oss_request: OssRequest, request_id: str) -> Response:
-        data = await self.read_body(request)
+    async def put_object(
+        self, request: Request, oss_request: OssRequest, scope: UploadScope, request_id: str
+    ) -> Response:
+        data = await self.read_body(request, oss_request.headers)
         headers = oss_request.headers
         md5 = hashlib.md5(data)
         if "content-md5" in headers and headers["content-md5"].strip() != base64.b64encode(md5.digest()).decode():
@@ -212,7 +230,13 @@ class OssUploads:
         declared_sha256 = headers.get("x-oss-content-sha256", UNSIGNED_PAYLOAD)
         if declared_sha256 != UNSIGNED_PAYLOAD and declared_sha256.lower() != hashlib.sha256(data).hexdigest():
             raise InvalidDigest("The x-oss-content-sha256 you specified did not match what we received.")
-        await self.store.put(oss_request.bucket, oss_request.key, data)
+        self.quotas.reserve(scope, len(data), await self.store.free_bytes())
+        try:
+            await self.store.put(oss_request.bucket, oss_request.key, data)
+        except UnstorableName as exc:
+            raise InvalidObjectName() from exc
+        except asyncio.TimeoutError as exc:  # the local store's file system hangs
+            raise ServiceUnavailable() from exc
         return Response(
             status_code=200,
             headers={
@@ -223,30 +247,18 @@ class OssUploads:
             },
         )
 
-    async def read_body(self, request: Request) -> bytes:
-        """The object, at most ``max_image_bytes``. An oversized one is refused; its body is drained up to
-        ``max_body_bytes`` first so that the client reads the error rather than a reset connection."""
-        limit, drain_limit = self.settings.max_image_bytes, self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > drain_limit:
-            raise EntityTooLarge()
-
-        async def receive() -> bytes:
-            chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > drain_limit:
-                    break
-                if size <= limit:
-                    chunks.append(chunk)
-            if size > limit:
-                raise EntityTooLarge()
-            return b"".join(chunks)
-
+    async def read_body(self, request: Request, headers: Mapping[str, str]) -> bytes:
+        """The object, at most ``max_image_bytes``, received as the API receives bodies (minimum rate,
+        deadline, in the share of its upload credential). An oversized one is refused; its body is
+        drained up to ``max_body_bytes`` first so that the client reads the error rather than a reset."""
+        claim = parse_authorization(headers.get("authorization", ""))  # authenticated already
         try:
-            return await asyncio.wait_for(receive(), self.settings.body_read_timeout_s)
-        except (asyncio.TimeoutError, ClientDisconnect) as exc:
-            raise RequestTimeout() from exc
+            async with self.shares.receiving(HeadCheck(key_id=claim.access_key_id, verified=True)):
+                return await self.receiver(request, self.settings.max_image_bytes, self.settings.body_read_timeout_s)
+        except Throttled as exc:
+            raise ServiceUnavailable() from exc
+        except BodyRefused as refused:
+            raise EntityTooLarge() if refused.too_large else RequestTimeout() from refused
 
     # Retention
 
@@ -258,8 +270,12 @@ class OssUploads:
     def retention_s(self) -> int:
         return self.settings.oss_upload_retention_s
 
+    @property
+    def sweep_interval_s(self) -> float:
+        return min(60.0, max(1.0, self.retention_s / 4))
+
     async def _sweep_forever(self) -> None:
-        interval = min(60.0, max(1.0, self.retention_s / 4))
+        interval = self.sweep_interval_s
         while True:
             try:
                 deleted = await self.sweep()
@@ -269,7 +285,13 @@ class OssUploads:
                 log.warning("retention sweep failed: %s", type(error).__name__)
             await asyncio.sleep(interval)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        try:
+            self.quotas.seed(await self.store.uploads(self.bucket, UPLOAD_PREFIX))
+        except Exception as error:  # a store not reachable yet, a bucket not created yet: start from zero
+            log.warning(
+                "upload budgets start from zero: the store's uploads could not be listed (%s)", type(error).__name__
+            )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:

@@ -5,8 +5,8 @@
 * ``Key``: ``STS.`` and 24 random base62 characters, new for every token;
 * ``Secret``: derived from the Key with the server's token secret (HMAC-SHA256), so it need not
   be stored;
-* ``Token``: the scope (Key, bucket, path prefix, expiry) in base64url JSON, then ``.`` and its
-  HMAC-SHA256 under the server's token secret.
+* ``Token``: the scope (Key, bucket, path prefix, expiry, the access key it was issued to) in
+  base64url JSON, then ``.`` and its HMAC-SHA256 under the server's token secret.
 
 An upload names the Key and sends the Token (``x-oss-security-token``); the server checks the
 Token's MAC and that it names this Key, rebuilds the Secret, and verifies the OSS signature with it.
@@ -36,6 +36,7 @@ class UploadScope:
     bucket: str
     path: str  # objects may be written under ``path + "/"``
     expires_at: float  # epoch seconds
+    owner: str = ""  # the access key the token was issued to ("": open mode); its upload budget applies
 
     def allows(self, bucket: str, key: str) -> bool:
         return bucket == self.bucket and key.startswith(self.path + "/") and len(key) > len(self.path) + 1
@@ -65,10 +66,10 @@ class TokenIssuer:
     def secret_for(self, key_id: str) -> str:
         return _b64(self._mac("secret", key_id))[:32]
 
-    def issue(self, bucket: str, path: str, expires_at: float) -> tuple[UploadScope, str, str]:
+    def issue(self, bucket: str, path: str, expires_at: float, owner: str = "") -> tuple[UploadScope, str, str]:
         """A new scope with its Secret and Token."""
-        scope = UploadScope(KEY_PREFIX + _random(24), bucket, path, float(int(expires_at)))  # whole seconds
-        claims = {"v": TOKEN_VERSION, "k": scope.key_id, "b": bucket, "p": path, "e": int(expires_at)}
+        scope = UploadScope(KEY_PREFIX + _random(24), bucket, path, float(int(expires_at)), owner)  # whole seconds
+        claims = {"v": TOKEN_VERSION, "k": scope.key_id, "b": bucket, "p": path, "e": int(expires_at), "o": owner}
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         token = f"{payload}.{_b64(self._mac('token', payload))}"
         return scope, self.secret_for(scope.key_id), token
@@ -88,7 +89,7 @@ class TokenIssuer:
             claims = None
         if not isinstance(claims, dict) or claims.get("v") != TOKEN_VERSION or claims.get("k") != key_id:
             raise InvalidSecurityToken(SecurityToken=token)
-        scope = UploadScope(key_id, str(claims["b"]), str(claims["p"]), float(claims["e"]))
+        scope = UploadScope(key_id, str(claims["b"]), str(claims["p"]), float(claims["e"]), str(claims.get("o", "")))
         if scope.expires_at <= now:
             raise SecurityTokenExpired(SecurityToken=token)
         return scope, self.secret_for(key_id)

@@ -143,7 +143,7 @@ def audit(settings: Settings, root: Path, out: Path, *, top: int = 40, exclusion
     face = calibration.cosine_at_far["FacePic-FacePic"]
     listing = list_people(root)
     note(f"audit: embedding {sum(len(files) for _, files in listing)} photos of {len(listing)} people in {root}")
-    data = embed_directory(models, root, with_id_style=False)
+    data = embed_directory(models, root, with_id_style=False, settings=settings)
     kept, excluded = (Exclusions.read(exclusions) if exclusions else Exclusions()).apply(data)
     note(f"audit: scoring every pair of {len(kept.photos)} photos")
     # Impostors past the shipped FAR 1e-5 threshold are 1 in 100,000 strangers; genuine pairs below

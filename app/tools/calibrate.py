@@ -19,9 +19,15 @@ from typing import Any
 import numpy as np
 
 from app.engine.build import age_estimator
-from app.engine.calibration import CALIBRATED_FARS, CALIBRATION_FORMAT, Calibration, threshold_at_far
+from app.engine.calibration import (
+    CALIBRATED_FARS,
+    CALIBRATION_FORMAT,
+    Calibration,
+    CalibrationError,
+    threshold_at_far,
+)
 from app.engine.packs import load_models
-from app.engine.strata import STRATA, stratum_codes
+from app.engine.strata import STRATA, face_codes, stratum_codes
 from app.settings import Settings
 from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, photo_groups
 from app.tools.pairs import PairScores, pair_scores
@@ -36,7 +42,9 @@ FALLBACK = "(strictest measured: too few pairs here)"
 
 def summarise(scores: PairScores) -> dict[str, Any]:
     """A population's own thresholds (where fewer than one impostor pair may pass: just above the
-    highest impostor score)."""
+    highest impostor score; none without impostor pairs)."""
+    if scores.impostor_total == 0:
+        return {"genuine_pairs": int(scores.genuine.size), "impostor_pairs": 0, "cosine_at_far": {}, "tar_at_far": {}}
     cosine_at_far = {
         far: threshold_at_far(scores.impostor_desc, scores.impostor_total, float(far)) for far in CALIBRATED_FARS
     }
@@ -69,12 +77,16 @@ def combine(
     measured: dict[str, bool] = {}
     previous = -1.0
     for far in CALIBRATED_FARS:
-        candidates = {name: own[name]["cosine_at_far"][far] for name in populations}
+        candidates = {name: own[name]["cosine_at_far"][far] for name in populations if own[name]["cosine_at_far"]}
         binding = [name for name, scores in populations.items() if binds(scores, far)]
-        name = max(binding or candidates, key=lambda n: candidates[n])
-        if candidates[name] <= previous:
-            name = max(candidates, key=lambda n: candidates[n])
-        value, decided_by[far] = candidates[name], name
+        value, decided_by[far] = -1.0, FALLBACK
+        if candidates:
+            name = max(binding or candidates, key=lambda n: candidates[n])
+            if candidates[name] <= previous:
+                name = max(candidates, key=lambda n: candidates[n])
+            value, decided_by[far] = candidates[name], name
+        elif fallback is None:
+            raise CalibrationError("no impostor pairs to calibrate on")
         if not binding and fallback is not None and fallback[far] > value:
             value, decided_by[far] = fallback[far], FALLBACK
         chosen[far] = max(value, previous)
@@ -100,7 +112,11 @@ def stratified(pooled: dict[str, Any], populations: dict[str, dict[str, PairScor
     """Thresholds per stratum (``app.engine.strata``) from ``populations`` (name -> stratum -> pairs).
     A stratum too small to measure a key takes the strictest threshold measured for it (all pairs, or
     any stratum), never a looser one."""
-    first = {stratum: combine({name: s[stratum] for name, s in populations.items()}, rates=False) for stratum in STRATA}
+    first = {
+        stratum: combine({name: s[stratum] for name, s in populations.items()}, rates=False)
+        for stratum in STRATA
+        if any(s[stratum].impostor_total for s in populations.values())
+    }
     strictest = {
         far: max(
             [pooled["cosine_at_far"][far]]
@@ -134,8 +150,8 @@ def stratum_scores(kept: EmbeddedSet, excluded: np.ndarray) -> dict[str, dict[st
 
 
 def in_stratum(ages: list[np.ndarray], code: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    left_minor, right_minor = ages
-    return lambda i, j: stratum_codes(left_minor[i], right_minor[j]) == code
+    left, right = (face_codes(side) for side in ages)
+    return lambda i, j: stratum_codes(left[i], right[j]) == code
 
 
 def calibration_from_embeddings(
@@ -208,7 +224,7 @@ def calibrate(
 ) -> dict[str, Any]:
     models = load_models(settings)
     ages = age_estimator(settings)
-    populations = {root.name: embed_directory(models, root, ages=ages) for root in roots}
+    populations = {root.name: embed_directory(models, root, settings=settings, ages=ages) for root in roots}
     excluded = Exclusions.read(exclusions) if exclusions else Exclusions()
     dataset = {
         "description": description or ", ".join(populations),

@@ -10,11 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.engine.engine import largest_face
-from app.engine.geometry import align_face, id_portrait_crop
+from app.engine.engine import FacePipeline
+from app.engine.geometry import id_portrait_crop
 from app.engine.packs import LoadedModels
 from app.engine.types import AgeEstimator, ImageType, pair_type
 from app.errors import ApiError
+from app.images.decode import decode_image
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 FACE_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC)
@@ -37,8 +39,8 @@ class EmbeddedSet:
     face: np.ndarray  # (N, D) embeddings of the photos as they are
     id_style: np.ndarray  # (N, D) embeddings of ID-style portraits made from the same photos
     missed: int  # photos in which no face was found (left out)
-    face_minor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) P(under 18), as seen
-    id_minor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,) the same, on the portrait
+    face_age: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # (N, 2) years, P(under 18)
+    id_age: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # the same, seen on the portrait
 
     def key(self, index: int) -> str:
         """``person/photo`` of a photo: how exclusion lists and group files name it."""
@@ -46,16 +48,16 @@ class EmbeddedSet:
         return f"{path.parent.name}/{path.name}"
 
     def sides(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]]:
-        """Pair type -> (left embeddings, right embeddings, symmetric, left P(minor), right P(minor)):
+        """Pair type -> (left embeddings, right embeddings, symmetric, left apparent ages, right ones):
         photo against photo, and (with ID-style portraits) photo against another photo's portrait."""
-        sides = {FACE_PAIRS: (self.face, self.face, True, self.face_minor, self.face_minor)}
+        sides = {FACE_PAIRS: (self.face, self.face, True, self.face_age, self.face_age)}
         if len(self.id_style) == len(self.face):
-            sides[ID_PAIRS] = (self.face, self.id_style, False, self.face_minor, self.id_minor)
+            sides[ID_PAIRS] = (self.face, self.id_style, False, self.face_age, self.id_age)
         return sides
 
     @property
     def has_ages(self) -> bool:
-        return len(self.face_minor) == len(self.face) and len(self.id_minor) == len(self.id_style)
+        return len(self.face_age) == len(self.face) and len(self.id_age) == len(self.id_style)
 
     def subset(self, keep: np.ndarray) -> EmbeddedSet:
         """The photos where ``keep`` (a boolean mask) is true; people keep their indices."""
@@ -71,8 +73,8 @@ class EmbeddedSet:
             self.face[keep],
             rows(self.id_style),
             self.missed,
-            rows(self.face_minor),
-            rows(self.id_minor),
+            rows(self.face_age),
+            rows(self.id_age),
         )
 
 
@@ -118,71 +120,60 @@ def embed_directory(
     root: Path,
     *,
     with_id_style: bool = True,
-    batch: int = 64,
+    settings: Settings | None = None,
     ages: AgeEstimator | None = None,
 ) -> EmbeddedSet:
-    """Every photo's largest face embedded as it is and as an ID-style portrait, and (with ``ages``)
-    how likely each looks under 18."""
-    size = models.recognizer.input_size
+    """Every photo as the server sees it: decoded as it decodes requests, through the engine's own
+    per-image path (``FacePipeline``) as a face photo, and, with ``with_id_style``, an ID-style
+    portrait made around the face it found, as an ID portrait; with ``ages``, how old each looks.
+    ``settings``: the decoding limits (default: the environment's)."""
+    settings = settings or Settings()
+    pipeline = FacePipeline(models.detector, models.recognizer, flip_portraits=models.flip_portraits, ages=ages)
     people: list[str] = []
     photos: list[Path] = []
     labels: list[int] = []
     face: list[np.ndarray] = []
     id_style: list[np.ndarray] = []
-    face_crops: list[np.ndarray] = []
-    id_crops: list[np.ndarray] = []
-    minors: dict[str, list[np.ndarray]] = {"face": [], "id": []}
-    seen: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"face": [], "id": []}  # (image, landmarks)
-
-    def flush() -> None:  # embed as we go: crops of a large recognizer input would not fit in memory
-        if face_crops:
-            face.append(models.recognizer.embed(np.stack(face_crops)))
-        if id_crops:
-            id_style.append(models.recognizer.embed(np.stack(id_crops)))
-        for version, faces in seen.items():
-            if ages is not None and faces:
-                minors[version].append(ages.minor_probability(faces))
-            faces.clear()
-        face_crops.clear()
-        id_crops.clear()
-
+    face_age: list[tuple[float, float]] = []
+    id_age: list[tuple[float, float]] = []
     missed = 0
     listing = list_people(root)
     for person_index, (name, files) in enumerate(listing):
         people.append(name)
         for path in files:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                missed += 1
-                continue
             try:
-                detected = largest_face(models.detector.detect(image))
+                pixels = decode_image(
+                    path.read_bytes(), max_pixels=settings.max_image_pixels, keep_side=settings.jpeg_decode_min_side
+                )
+                (found,) = pipeline.embed_pixels([(pixels, ImageType.FACE_PIC)])
                 if with_id_style:
-                    id_image = id_style_version(image, detected.box)
-                    id_face = largest_face(models.detector.detect(id_image))
-                    id_crops.append(align_face(id_image, id_face.landmarks, size))
-                    seen["id"].append((id_image, id_face.landmarks))
+                    portrait = id_style_version(pixels, found.box)
+                    (as_portrait,) = pipeline.embed_pixels([(portrait, ImageType.ID_PIC)])
+                    id_style.append(as_portrait.embedding)
+                    if as_portrait.apparent_age is not None:
+                        id_age.append(as_portrait.apparent_age)
             except ApiError:
                 missed += 1
                 continue
             photos.append(path)
             labels.append(person_index)
-            face_crops.append(align_face(image, detected.landmarks, size))
-            seen["face"].append((image, detected.landmarks))
-            if len(face_crops) >= batch:
-                flush()
+            face.append(found.embedding)
+            if found.apparent_age is not None:
+                face_age.append(found.apparent_age)
         if person_index % 500 == 0:
-            log.info("detected %d/%d people, %d photos", person_index + 1, len(listing), len(photos))
-    flush()
-    dim = face[0].shape[1] if face else 0
-    face_all = np.concatenate(face) if face else np.zeros((0, dim), np.float32)
-    id_all = np.concatenate(id_style) if id_style else face_all[:0]
-    face_minor, id_minor = (
-        np.concatenate(minors[version]).astype(np.float32) if minors[version] else np.zeros(0, np.float32)
-        for version in ("face", "id")
-    )
+            log.info("embedded %d/%d people, %d photos", person_index + 1, len(listing), len(photos))
+    dim = face[0].shape[0] if face else 0
+    face_all = np.stack(face) if face else np.zeros((0, dim), np.float32)
+    id_all = np.stack(id_style) if id_style else face_all[:0]
     return EmbeddedSet(
-        people, photos, np.asarray(labels, dtype=np.int64), face_all, id_all, missed, face_minor, id_minor
+        people,
+        photos,
+        np.asarray(labels, dtype=np.int64),
+        face_all,
+        id_all,
+        missed,
+        np.asarray(face_age, np.float32).reshape(-1, 2),
+        np.asarray(id_age, np.float32).reshape(-1, 2),
     )
 
 

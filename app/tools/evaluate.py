@@ -163,7 +163,7 @@ def evaluate(
 ) -> EvaluationReport:
     models = load_models(settings)
     engine = engine_for(models, settings)  # refuses an uncalibrated pack before the long embedding
-    populations = {root.name: embed_directory(models, root, ages=engine.ages) for root in roots}
+    populations = {root.name: embed_directory(models, root, settings=settings, ages=engine.ages) for root in roots}
     return evaluate_embeddings(
         engine.calibration,
         engine.model_id,

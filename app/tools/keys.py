@@ -2,7 +2,10 @@
 
 Every change rewrites the keys file (the format of ``app.auth.keys``) atomically: the new document
 goes to a temporary file in the same folder, mode 0600, which then replaces the file, so that a
-running server that re-reads it on change never sees half a file. A file that does not parse is
+running server that re-reads it on change never sees half a file. The new file keeps the old one's
+owner, group and group-read bit (the server may run as that owner, or read it through its group);
+a user who cannot give it those (another user than root or the owner) is refused before anything
+is written, rather than leave a file the server can no longer read. A file that does not parse is
 never rewritten. Entries keep any field they had. Secrets and tokens are printed once, at creation,
 and never listed.
 """
@@ -15,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import sys
 import tempfile
 import time
@@ -62,6 +66,8 @@ def read_document(path: Path) -> dict[str, Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise KeysFileError(f"{path} is not JSON: {exc}") from exc
+    except OSError as exc:
+        raise KeysFileError(f"{path} cannot be read: {exc.strerror}") from exc
     parse_keys(document)  # refuse to rewrite a file the server would not read as it is
     assert isinstance(document, dict)
     for section in SECTIONS:
@@ -69,13 +75,33 @@ def read_document(path: Path) -> dict[str, Any]:
     return document
 
 
+def keep_ownership(fd: int, path: Path) -> None:
+    """Give the new file ``fd`` the owner, group and group-read bit of ``path`` (if it exists), or
+    raise ``KeysFileError`` when this user may not."""
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        os.fchmod(fd, 0o600)
+        return
+    new = os.fstat(fd)
+    if (new.st_uid, new.st_gid) != (old.st_uid, old.st_gid):
+        try:
+            os.fchown(fd, old.st_uid, old.st_gid)
+        except PermissionError as exc:
+            raise KeysFileError(
+                f"{path} belongs to uid {old.st_uid}, gid {old.st_gid}: rewritten by uid {os.geteuid()} it would "
+                "no longer be theirs and the server could not read it; run this as its owner (or root)"
+            ) from exc
+    os.fchmod(fd, 0o600 | (old.st_mode & stat.S_IRGRP))
+
+
 def write_document(path: Path, document: dict[str, Any]) -> None:
-    """Replace ``path`` by ``document`` in one rename; the file is readable by its owner only."""
+    """Replace ``path`` by ``document`` in one rename, with the old file's owner, group and group-read."""
     parse_keys(document)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
+        keep_ownership(fd, path)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2)
             out.write("\n")
@@ -91,7 +117,8 @@ def write_document(path: Path, document: dict[str, Any]) -> None:
 def editing(path: Path) -> Iterator[dict[str, Any]]:
     """Read, let the caller change, write; one editor at a time (a lock file beside the keys file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a") as lock:
+    # Read-only, so that another user may lock a lock file that someone else created (it holds nothing).
+    with os.fdopen(os.open(path.parent / f".{path.name}.lock", os.O_RDONLY | os.O_CREAT, 0o644)) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         document = read_document(path)
         yield document

@@ -9,13 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.engine.calibration import Calibration, CalibrationError
-from app.engine.packs import BUNDLED_CALIBRATIONS, DEFAULT_PACK, FUSED_PACK, REFINED_PACK, ModelPackError, pack_names
+from app.engine.packs import (
+    BUNDLED_CALIBRATIONS,
+    DEFAULT_PACK,
+    FAST_PACK,
+    FUSED_PACK,
+    REFINED_PACK,
+    ModelPackError,
+    pack_names,
+)
 from app.engine.packs.common import file_sha256
 from app.engine.packs.embedded import (
     DEFAULT_DETECTOR,
     DEFAULT_MODEL_ID,
     DEFAULT_RECOGNIZER,
     DEFAULT_SHA256,
+    FAST_MODEL_ID,
     FUSED_MODEL_ID,
     REFINED_MODEL_ID,
     REID_SHA256,
@@ -65,14 +74,20 @@ def describe_default() -> list[str]:
     for name in (DEFAULT_DETECTOR, DEFAULT_RECOGNIZER):
         lines.append(f"  {name}  sha256 {DEFAULT_SHA256[name]}")
     lines.append("  licence: YuNet MIT, SFace Apache-2.0 (OpenCV Zoo)")
+    status = calibration_status(BUNDLED_CALIBRATIONS / f"{FAST_PACK}.json", FAST_MODEL_ID)
+    lines.append(
+        f"{FAST_PACK}  [{status}]  embedded: the default's models, one detection pass (cheapest, least accurate), "
+        f"model id {FAST_MODEL_ID}"
+    )
     status = calibration_status(BUNDLED_CALIBRATIONS / f"{REFINED_PACK}.json", REFINED_MODEL_ID)
     lines.append(
-        f"{REFINED_PACK}  [{status}]  embedded: the default, landmarks from a second detection pass, "
+        f"{REFINED_PACK}  [{status}]  embedded: the default's models, both detection passes on the full canvas, "
         f"model id {REFINED_MODEL_ID}"
     )
     status = calibration_status(BUNDLED_CALIBRATIONS / f"{FUSED_PACK}.json", FUSED_MODEL_ID)
     lines.append(
-        f"{FUSED_PACK}  [{status}]  embedded: {REFINED_PACK} fused with app/models/reid0095, model id {FUSED_MODEL_ID}"
+        f"{FUSED_PACK}  [{status}]  embedded: the default's detection, SFace fused with app/models/reid0095, "
+        f"model id {FUSED_MODEL_ID}"
     )
     for name, digest in REID_SHA256.items():
         lines.append(f"  {name}  sha256 {digest}")

@@ -28,6 +28,7 @@ class RpcRequest:
     body_params: list[tuple[str, str]]
     params: dict[str, str] = field(default_factory=dict)  # query, then body (body wins)
     duplicate_headers: frozenset[str] = frozenset()  # lower-case names sent more than once
+    scheme: str = "http"  # "https" over TLS (ours, or a trusted proxy's X-Forwarded-Proto)
 
     @property
     def wants_xml(self) -> bool:
@@ -88,4 +89,5 @@ def build_rpc_request(request: Request, body: bytes) -> RpcRequest:
         body_params=body_params,
         params=params,
         duplicate_headers=frozenset(duplicates),
+        scheme=request.url.scheme,
     )

@@ -104,10 +104,13 @@ def _thresholds(text: str | None) -> dict[str, str]:
 class PythonTea:
     error_types = frozenset({"ClientException", "ServerException", "ThrottlingException"})
 
-    def __init__(self, endpoint: str, *, algorithm: str | None = None, sts: bool = False) -> None:
+    def __init__(
+        self, endpoint: str, *, algorithm: str | None = None, sts: bool = False, ca_file: Path | None = None
+    ) -> None:
         self.endpoint = endpoint  # "127.0.0.1:PORT"
         self.algorithm = algorithm
         self.sts = sts
+        self.ca_file = ca_file  # set: HTTPS, trusting this CA
         self.name = f"py-tea-{algorithm or 'v3'}{'-sts' if sts else ''}"
 
     def own_error_type(self, outcome: Outcome) -> bool:
@@ -122,7 +125,8 @@ class PythonTea:
             access_key_secret=creds.secret,
             security_token=creds.token or None,
             endpoint=self.endpoint,
-            protocol="http",
+            protocol="https" if self.ca_file else "http",
+            ca=str(self.ca_file) if self.ca_file else None,
         )
         if self.algorithm:
             config.signature_algorithm = self.algorithm
@@ -176,11 +180,12 @@ class PythonTea:
 class PythonCore:
     error_types = frozenset({"ServerException"})
 
-    def __init__(self, endpoint: str, *, xml: bool = False, sts: bool = False) -> None:
+    def __init__(self, endpoint: str, *, xml: bool = False, sts: bool = False, ca_file: Path | None = None) -> None:
         host, _, port = endpoint.partition(":")
         self.host, self.port = host, int(port)
         self.xml = xml
         self.sts = sts
+        self.ca_file = ca_file  # set: HTTPS, trusting this CA
         self.name = f"py-core-{'xml' if xml else 'json'}{'-sts' if sts else ''}"
         if xml:
             self.error_types = frozenset({"Error"})  # do_action hands back the XML error body as it came
@@ -192,10 +197,11 @@ class PythonCore:
         from aliyunsdkcore.auth.credentials import StsTokenCredential
         from aliyunsdkcore.client import AcsClient
 
+        verify = str(self.ca_file) if self.ca_file else None
         if creds.token:
             credential = StsTokenCredential(creds.key_id, creds.secret, creds.token)
-            return AcsClient(region_id="cn-hangzhou", credential=credential, port=self.port)
-        return AcsClient(creds.key_id, creds.secret, "cn-hangzhou", port=self.port)
+            return AcsClient(region_id="cn-hangzhou", credential=credential, port=self.port, verify=verify)
+        return AcsClient(creds.key_id, creds.secret, "cn-hangzhou", port=self.port, verify=verify)
 
     def call(
         self, creds: Credentials, params: dict[str, str], *, nonce: str | None = None, timestamp: str | None = None
@@ -206,7 +212,7 @@ class PythonCore:
 
         request = CompareFacesRequest()
         request.set_endpoint(self.host)
-        request.set_protocol_type("http")  # after the constructor, which forces https
+        request.set_protocol_type("https" if self.ca_file else "http")  # after the constructor, which forces https
         for name, value in params.items():
             getattr(request, f"set_{name}")(value)
         client = self.client(creds)
@@ -327,9 +333,17 @@ class NodeProcess:
 
 class NodeClient:
     def __init__(
-        self, node: NodeProcess, endpoint: str, *, client: str, algorithm: str | None = None, sts: bool = False
+        self,
+        node: NodeProcess,
+        endpoint: str,
+        *,
+        client: str,
+        algorithm: str | None = None,
+        sts: bool = False,
+        protocol: str = "http",  # https: ``node`` was started with NODE_EXTRA_CA_CERTS
     ) -> None:
         self.node = node
+        self.protocol = protocol
         self.endpoint = endpoint
         self.client = client  # "tea" or "popcore"
         self.algorithm = algorithm
@@ -349,6 +363,7 @@ class NodeClient:
             {
                 "client": self.client,
                 "endpoint": self.endpoint,
+                "protocol": self.protocol,
                 "keyId": creds.key_id,
                 "secret": creds.secret,
                 "token": creds.token or None,

@@ -3,7 +3,7 @@
 One JSON call per stdin line, one JSON outcome per stdout line, like ``node/driver.js``. The SDKs
 build, sign, send and parse everything; this only reports what the caller sees.
 
-call:    {"style": "tea" | "callapi" | "core" | "common", "endpoint": "127.0.0.1:PORT",
+call:    {"style": "tea" | "callapi" | "core" | "common", "endpoint": "127.0.0.1:PORT", "protocol"?, "ca"?,
           "keyId", "secret", "token"?, "credentials"?: "provider-ak" | "provider-sts" | "env",
           "algorithm"?: "v2" | "ACS3-HMAC-SM3" | ..., "placement"?: "body" | "query",
           "format"?: "XML", "params": {...}}
@@ -130,16 +130,19 @@ def tea_credential(call: dict[str, Any]) -> Any:
 
 def tea_config(call: dict[str, Any], module: Any) -> Any:
     credential = tea_credential(call)
+    protocol = call.get("protocol") or "http"
     if credential is not None:
-        config = module.Config(credential=credential, endpoint=call["endpoint"], protocol="http")
+        config = module.Config(credential=credential, endpoint=call["endpoint"], protocol=protocol)
     else:
         config = module.Config(
             access_key_id=call["keyId"],
             access_key_secret=call["secret"],
             security_token=call.get("token") or None,
             endpoint=call["endpoint"],
-            protocol="http",
+            protocol=protocol,
         )
+    if call.get("ca"):  # https: trust this CA (docs/sdks-and-keys.md, "HTTPS")
+        config.ca = call["ca"]
     if call.get("algorithm"):
         config.signature_algorithm = call["algorithm"]
     return config
@@ -236,12 +239,13 @@ def core_client(call: dict[str, Any]) -> Any:
     from aliyunsdkcore.client import AcsClient
 
     host, _, port = call["endpoint"].partition(":")
+    verify = {"verify": call["ca"]} if call.get("ca") else {}  # https: trust this CA
     if call.get("token"):
         from aliyunsdkcore.auth.credentials import StsTokenCredential
 
         credential = StsTokenCredential(call["keyId"], call["secret"], call["token"])
-        return AcsClient(region_id="cn-hangzhou", credential=credential, port=int(port))
-    return AcsClient(call["keyId"], call["secret"], "cn-hangzhou", port=int(port))
+        return AcsClient(region_id="cn-hangzhou", credential=credential, port=int(port), **verify)
+    return AcsClient(call["keyId"], call["secret"], "cn-hangzhou", port=int(port), **verify)
 
 
 def call_core(call: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +269,11 @@ def call_core(call: dict[str, Any]) -> dict[str, Any]:
                 request.add_query_param(name, value)
             else:
                 request.add_body_params(name, value)
-    request.set_protocol_type("http")
+    from aliyunsdkcore.http import protocol_type
+
+    # The SDK's own constants: it compares with `is`, and a string read from anywhere else (this
+    # call, a configuration file) silently means plain HTTP.
+    request.set_protocol_type(protocol_type.HTTPS if call.get("protocol") == "https" else protocol_type.HTTP)
     if call.get("format"):  # do_action_with_exception asks for JSON whatever was set: the raw exchange
         request.set_accept_format(call["format"])
         status, _headers, body = core_client(call).get_response(request)

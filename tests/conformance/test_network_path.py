@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.api.http11 import max_head_bytes
+from app.api.protocol import max_head_bytes
 from app.settings import Settings
 from tests.conformance.relay import Relay, relay
 from tests.helpers.images import astronaut_bgr, astronaut_face_crop, b64, encode

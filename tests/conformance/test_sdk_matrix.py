@@ -23,17 +23,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.settings import Settings
+from app.tools.tls import init
 from tests.conformance import sdk_pins
 from tests.conformance.clients import NodeProcess, node_unavailable
 from tests.conformance.conftest import AK, STS, Credentials
 from tests.conformance.relay import Relay, relay
 from tests.helpers.images import LFW, astronaut_bgr, astronaut_face_crop, b64, encode, lfw_photo
+from tests.helpers.server import run_server
 
 PYDRIVER = Path(__file__).resolve().parent / "pydriver.py"
 FACE = b64(encode(astronaut_face_crop()))
@@ -179,19 +183,19 @@ def relayed_endpoint(signed_server: str) -> Iterator[Relay]:
 Drivers = Callable[[str, Credentials | None], NodeProcess]
 
 
-@pytest.fixture(scope="module")
-def drivers() -> Iterator[Drivers]:
+@contextmanager
+def driver_pool(base_env: dict[str, str]) -> Iterator[Drivers]:
     """``drivers(runtime, env_credentials)``: the long-lived driver process of a Python SDK set or of
-    Node (skips if absent); with credentials, one started with them in ALIBABA_CLOUD_* variables
-    (the credentials library reads them when it is imported)."""
+    Node (skips if absent), started with ``base_env``; with credentials, one started with them in
+    ALIBABA_CLOUD_* variables too (the credentials library reads them when it is imported)."""
     started: dict[tuple[str, Credentials | None], NodeProcess] = {}
 
     def get(runtime: str, env_credentials: Credentials | None = None) -> NodeProcess:
         key = (runtime, env_credentials)
         if key not in started:
-            env = {}
+            env = dict(base_env)
             if env_credentials is not None:
-                env = {
+                env |= {
                     "ALIBABA_CLOUD_ACCESS_KEY_ID": env_credentials.key_id,
                     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": env_credentials.secret,
                     "ALIBABA_CLOUD_SECURITY_TOKEN": env_credentials.token,
@@ -207,9 +211,17 @@ def drivers() -> Iterator[Drivers]:
                 started[key] = NodeProcess(argv=[str(sdk_pins.venv_python(runtime)), str(PYDRIVER)], env=env)
         return started[key]
 
-    yield get
-    for process in started.values():
-        process.close()
+    try:
+        yield get
+    finally:
+        for process in started.values():
+            process.close()
+
+
+@pytest.fixture(scope="module")
+def drivers() -> Iterator[Drivers]:
+    with driver_pool({}) as get:
+        yield get
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -218,11 +230,13 @@ def matrix_report() -> Iterator[None]:
     target = os.environ.get("CONFORMANCE_MATRIX_REPORT")
     if target and REPORT:
         lines = [
-            "| client | versions | signature | success | signature error | input error | XML error | over 8 MB |",
-            "|---|---|---|---|---|---|---|---|",
+            "| client | versions | signature | success | signature error | input error | XML error | over 8 MB "
+            "| HTTPS |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in REPORT.values():
-            cells = [row.results.get(check, "-") for check in ("success", "signature", "input", "xml", "over")]
+            checks = ("success", "signature", "input", "xml", "over", "https")
+            cells = [row.results.get(check, "-") for check in checks]
             lines.append(
                 f"| {row.combo.name} | {row.versions} | {row.combo.signature}"
                 f"{' + STS' if row.combo.sts else ''} | " + " | ".join(cells) + " |"
@@ -346,3 +360,42 @@ def test_request_over_8_mb(name: str, drivers: Drivers, relayed_endpoint: Relay)
     good = not answer["ok"] and (answer["code"], answer["status"]) == ("InvalidParam.ImageValuePatternError", 400)
     row.results["over"] = f"{answer['errorType']} {answer['code']}" if good else "FAILED"
     assert good, answer
+
+
+# The HTTPS column: each combination's successful comparison over TLS (the server's own, with the
+# development CA of `comparefaces tls init`), through the relay, trusting the CA the way
+# docs/sdks-and-keys.md says: Config(ca=...) for Tea, ALIBABA_CLOUD_CA_BUNDLE for the core SDK,
+# NODE_EXTRA_CA_CERTS for Node.
+HTTPS_IMPOSSIBLE = {
+    "tea1": "Tea 1.x (tea-rpc) hands its transport no CA setting: only certifi's bundle is trusted",
+    "core-old": "core SDK 2.11 sends HTTPS to port 443 whatever port is configured",
+}
+
+
+@pytest.fixture(scope="module")
+def https_matrix(
+    conformance_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path, Drivers]]:
+    files = init(tmp_path_factory.mktemp("matrix-tls"), ["127.0.0.1"])[0]
+    settings = conformance_settings.model_copy(update={"tls_cert_file": files.cert, "tls_key_file": files.key})
+    env = {"NODE_EXTRA_CA_CERTS": str(files.ca_cert), "ALIBABA_CLOUD_CA_BUNDLE": str(files.ca_cert)}
+    with run_server(settings) as url, relay(url.removeprefix("https://")) as path, driver_pool(env) as get:
+        yield path.endpoint, files.ca_cert, get
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=[c.name for c in COMBOS])
+def test_matrix_over_https(combo: Combo, https_matrix: tuple[str, Path, Drivers]) -> None:
+    endpoint, ca, https_drivers = https_matrix
+    driver = https_drivers(combo.runtime, None)
+    row = REPORT.setdefault(combo.name, Row(combo, versions_of(driver, combo)))
+    if combo.runtime in HTTPS_IMPOSSIBLE:
+        row.results["https"] = f"n/a ({HTTPS_IMPOSSIBLE[combo.runtime]})"
+        pytest.skip(HTTPS_IMPOSSIBLE[combo.runtime])
+    source, target, at_least = photo_pair()
+    creds = STS if combo.sts else AK
+    answer = run(
+        https_drivers, combo, endpoint, creds, params(source=source, target=target), protocol="https", ca=str(ca)
+    )
+    good = answer["ok"] and answer["code"] == "1" and at_least <= answer["score"] <= 100
+    row.results["https"] = f"ok ({answer['model']})" if good else "FAILED"
+    assert good, f"{answer.get('code')}: {answer.get('message', '')[:400]}"

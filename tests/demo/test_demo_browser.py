@@ -238,6 +238,7 @@ def faulty_demo(server_settings: Any, tmp_path_factory: pytest.TempPathFactory) 
 
     rules = tmp_path_factory.mktemp("faults") / "faults.json"
     rules.write_text('{"rules": [{"name": "every score 42.5", "score": 42.5}]}')
+    rules.chmod(0o600)  # as the keys file: refused when others could rewrite it
     settings = server_settings.model_copy(update={"faults_file": rules, "faults_enabled": True})
     with run_server(settings) as url:
         yield url

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.tools.tls import init
 from tests.conformance.clients import PythonCore
 from tests.helpers.images import b64
 from tests.helpers.server import REPO, free_port
@@ -68,6 +69,25 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``comparefaces tls init`` for 127.0.0.1 (where the ports are published), the key owned by the
+    image's user."""
+    folder = tmp_path_factory.mktemp("container-tls")
+    files = init(folder, ["127.0.0.1"])[0]
+    folder.chmod(0o755)
+    os.chown(files.key, 10001, 10001)
+    return folder
+
+
+TLS_ENV = [
+    "-e",
+    "COMPAREFACES_TLS_CERT_FILE=/etc/comparefaces/tls/server.pem",
+    "-e",
+    "COMPAREFACES_TLS_KEY_FILE=/etc/comparefaces/tls/server-key.pem",
+]
+
+
 def pair() -> dict[str, str]:
     face = b64(face_jpeg())
     return {
@@ -90,8 +110,8 @@ def wait_healthy(container: str, timeout_s: float = 90) -> float:
 
 
 @pytest.fixture()
-def container(image: str, keys_dir: Path) -> Iterator[tuple[str, int]]:
-    name, port = f"comparefaces-test-{os.getpid()}", free_port()
+def container(image: str, keys_dir: Path, tls_dir: Path) -> Iterator[tuple[str, int, int]]:
+    name, port, probe_port = f"comparefaces-test-{os.getpid()}", free_port(), free_port()
     podman(
         "run",
         "-d",
@@ -100,29 +120,36 @@ def container(image: str, keys_dir: Path) -> Iterator[tuple[str, int]]:
         "--read-only",
         "-p",
         f"127.0.0.1:{port}:8080",
+        "-p",
+        f"127.0.0.1:{probe_port}:9090",
         "-v",
         f"{keys_dir}:/etc/comparefaces/keys:ro",
+        "-v",
+        f"{tls_dir}:/etc/comparefaces/tls:ro",
         "-e",
         f"COMPAREFACES_ACCESS_KEYS_FILE={KEYS_IN_CONTAINER}",
+        *TLS_ENV,
         image,
     )
     try:
-        yield name, port
+        yield name, port, probe_port
     finally:
         podman("rm", "-f", "-t", "5", name, check=False)
 
 
-def test_image_runs_non_root_read_only_healthy_and_compares(image: str, container: tuple[str, int]) -> None:
-    name, port = container
+def test_image_runs_non_root_read_only_healthy_and_compares(
+    image: str, container: tuple[str, int, int], tls_dir: Path
+) -> None:
+    name, port, probe_port = container
     inspect = json.loads(podman("image", "inspect", image).stdout)[0]
     assert inspect["Config"]["User"] == "comparefaces"
     assert "readyz" in " ".join(inspect["Healthcheck"]["Test"]), "HEALTHCHECK dropped (build without --format docker)"
     ready_s = wait_healthy(name)
     assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
     assert podman("exec", name, "sh", "-c", "touch /opt/comparefaces/x", check=False).returncode != 0  # read-only
-    outcome = PythonCore(f"127.0.0.1:{port}").call(AK, pair())
+    outcome = PythonCore(f"127.0.0.1:{port}", ca_file=tls_dir / "ca.pem").call(AK, pair())  # over HTTPS
     assert outcome.ok and outcome.score is not None and outcome.score > 99, outcome
-    assert "comparefaces_requests_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert "comparefaces_requests_total" in httpx.get(f"http://127.0.0.1:{probe_port}/metrics").text
     stopped = time.monotonic()
     podman("stop", "-t", "30", name)
     print(f"healthy {ready_s:.1f} s after start; stopped in {time.monotonic() - stopped:.1f} s")
@@ -130,7 +157,7 @@ def test_image_runs_non_root_read_only_healthy_and_compares(image: str, containe
     assert "Application shutdown complete" in logs and "Traceback" not in logs
 
 
-def test_compose_cpu_service(image: str, keys_dir: Path, tmp_path: Path) -> None:
+def test_compose_cpu_service(image: str, keys_dir: Path, tls_dir: Path, tmp_path: Path) -> None:
     compose = shutil.which("podman-compose") or str(Path(sys.executable).parent / "podman-compose")
     if not Path(compose).exists():
         pytest.skip("podman-compose is not installed (pip install podman-compose)")
@@ -139,7 +166,9 @@ def test_compose_cpu_service(image: str, keys_dir: Path, tmp_path: Path) -> None
         "services:\n  comparefaces:\n"
         f"    image: {image}\n"
         f"    environment:\n      COMPAREFACES_ACCESS_KEYS_FILE: {KEYS_IN_CONTAINER}\n"
-        f"    volumes:\n      - {keys_dir}:/etc/comparefaces/keys:ro\n"
+        "      COMPAREFACES_TLS_CERT_FILE: /etc/comparefaces/tls/server.pem\n"
+        "      COMPAREFACES_TLS_KEY_FILE: /etc/comparefaces/tls/server-key.pem\n"
+        f"    volumes:\n      - {keys_dir}:/etc/comparefaces/keys:ro\n      - {tls_dir}:/etc/comparefaces/tls:ro\n"
     )
     port, project = free_port(), f"cftest{os.getpid()}"
     env = {**ENV, "HOST_PORT": str(port), "PUBLISH": "127.0.0.1"}
@@ -165,7 +194,7 @@ def test_compose_cpu_service(image: str, keys_dir: Path, tmp_path: Path) -> None
         ).stdout.split()[0]
         wait_healthy(name)
         assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
-        outcome = PythonCore(f"127.0.0.1:{port}").call(AK, pair())
+        outcome = PythonCore(f"127.0.0.1:{port}", ca_file=tls_dir / "ca.pem").call(AK, pair())
         assert outcome.ok and outcome.score is not None and outcome.score > 99, outcome
     finally:
         run("down", "-t", "5")

@@ -72,10 +72,13 @@ def test_the_pieces_fit_together(overlay: str) -> None:
     labels = pod["metadata"]["labels"]
     container = pod["spec"]["containers"][0]
 
-    # Probes on the server's real endpoints.
+    # Probes on the server's real endpoints, on the plain probe port.
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] == "probes"
     # Non-root, read-only root filesystem, no privilege, the image's own user.
     security = {**pod["spec"]["securityContext"], **container["securityContext"]}
     assert security["runAsNonRoot"] is True and security["readOnlyRootFilesystem"] is True
@@ -113,6 +116,14 @@ def test_the_pieces_fit_together(overlay: str) -> None:
         assert any(doc["kind"] == "Service" and doc["metadata"]["name"] == "comparefaces-redis" for doc in docs)
     else:
         assert secret_name == "comparefaces-redis" and not any(doc["kind"] == "Secret" for doc in docs)
+    # HTTPS on the API port from the TLS Secret; the probe port is the setting's and not in the Service.
+    assert str(ports["https"]) == container["args"][container["args"].index("--port") + 1]
+    assert str(ports["probes"]) == settings["COMPAREFACES_PROBE_PORT"]
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == settings["COMPAREFACES_PROBE_PORT"]
+    tls_dir = str(Path(settings["COMPAREFACES_TLS_CERT_FILE"]).parent)
+    assert tls_dir == str(Path(settings["COMPAREFACES_TLS_KEY_FILE"]).parent)
+    assert volumes[mounts[tls_dir]]["secret"]["secretName"] == "comparefaces-tls"
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["https"]
     # Writable paths the read-only root filesystem needs are volumes.
     assert {"/tmp", "/var/lib/comparefaces"} <= set(mounts)
     assert settings["COMPAREFACES_OBJECT_STORE_ROOT"].startswith("/var/lib/comparefaces/")

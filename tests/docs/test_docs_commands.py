@@ -119,6 +119,7 @@ def faulty(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     """A server that starts with every recipe at once (a rule it refuses stops it here)."""
     path = tmp_path_factory.mktemp("faults") / "faults.json"
     path.write_text(json.dumps({"rules": [rule for _, rule in recipes()]}))
+    path.chmod(0o600)  # a rules file others may write is refused
     with run_server(server_settings.model_copy(update={"faults_file": path, "faults_enabled": True})) as url:
         yield url, path
 
@@ -127,6 +128,7 @@ def use_only(path: Path, rule: dict[str, object]) -> None:
     """Swap the rules file for one holding ``rule`` alone (re-read at the next request)."""
     fresh = path.with_suffix(".new")
     fresh.write_text(json.dumps({"rules": [rule]}))
+    fresh.chmod(0o600)
     os.replace(fresh, path)
 
 

@@ -62,6 +62,36 @@ def test_no_face_costs_one_detection() -> None:
     assert len(inner.seen) == 1
 
 
+def test_a_smaller_first_pass_finds_the_face_and_the_full_canvas_refines_it() -> None:
+    found = face((100, 50, 200, 250), 150.0)
+    first = ScriptedDetector(IMAGE.shape, [found], [])
+    inner = ScriptedDetector(IMAGE.shape, [face((0, 0, 1, 1), 0.0)], [face((20, 20, 220, 220), 100.0)])
+    faces = RefinedLandmarksDetector(inner, first=first).detect(IMAGE)
+    assert first.seen == [IMAGE.shape] and inner.seen == [(240, 240, 3)]  # the full canvas sees only the square
+    np.testing.assert_array_equal(faces[0].box, found.box)
+    np.testing.assert_allclose(faces[0].landmarks, np.full((5, 2), [130.0, 130.0]))
+
+
+def test_where_the_smaller_first_pass_finds_nothing_the_full_canvas_searches_the_whole_image() -> None:
+    found = face((100, 50, 200, 250), 150.0)
+    first = ScriptedDetector(IMAGE.shape, [], [])
+    inner = ScriptedDetector(IMAGE.shape, [found], [face((20, 20, 220, 220), 100.0)])
+    faces = RefinedLandmarksDetector(inner, first=first).detect(IMAGE)
+    assert inner.seen == [IMAGE.shape, (240, 240, 3)]
+    np.testing.assert_array_equal(faces[0].box, found.box)
+
+
+def test_the_default_pack_runs_its_first_pass_on_three_quarters_of_the_canvas() -> None:
+    from app.engine.packs import load_models
+    from app.engine.yunet import YuNetDetector
+    from app.settings import Settings
+
+    detector = load_models(Settings(detection_max_side=320)).detector
+    assert isinstance(detector, RefinedLandmarksDetector)
+    assert isinstance(detector.first, YuNetDetector) and isinstance(detector.inner, YuNetDetector)
+    assert (detector.first.target_side, detector.inner.target_side) == (240, 320)
+
+
 def test_real_yunet_refinement_moves_landmarks_a_little_not_to_another_face() -> None:
     from app.engine.packs import load_models
     from app.settings import Settings

@@ -63,6 +63,7 @@ def write_rules(path: Path, document: object) -> None:
     """Atomically, as an editor saving the file would (a new inode: the change is always seen)."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    tmp.chmod(0o600)  # refused when others could rewrite it, as the keys file
     os.replace(tmp, path)
 
 

@@ -10,8 +10,11 @@ in ``$COMPAREFACES_TEST_LOG_DIR`` when set. The privacy test scans those files f
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +22,11 @@ from pathlib import Path
 import uvicorn
 
 from app.api.factory import create_app, start_comparisons
-from app.api.http11 import uvicorn_http_options
+from app.api.protocol import uvicorn_http_options
 from app.comparison import Comparisons
 from app.metrics import Metrics
 from app.settings import Settings
+from app.tls import server_tls, uvicorn_tls_options
 from bench import server as spawning
 from bench.server import free_port
 
@@ -37,8 +41,10 @@ def run_server(
     startup_timeout_s: float = 60.0,
     comparisons_factory: Callable[[Settings, Metrics], Comparisons] = start_comparisons,
 ) -> Iterator[str]:
-    """Yield the base URL of a live server built by ``create_app(settings, comparisons_factory=...)``."""
+    """Yield the base URL of a live server built by ``create_app(settings, comparisons_factory=...)``:
+    ``https://`` when the settings name a certificate, as ``comparefaces serve`` does."""
     port = free_port()
+    tls = server_tls(settings)
     config = uvicorn.Config(
         create_app(settings, comparisons_factory=comparisons_factory),
         host="127.0.0.1",
@@ -48,13 +54,17 @@ def run_server(
         access_log=False,
         lifespan="on",
         **uvicorn_http_options(settings),
+        **uvicorn_tls_options(tls),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
-        spawning.wait_until_answering(base_url, startup_timeout_s, thread.is_alive)
+        if tls:  # up once it completes a handshake (the caller's tests check whom it trusts)
+            wait_for_handshake(port, startup_timeout_s, thread.is_alive)
+        else:
+            spawning.wait_until_answering(base_url, startup_timeout_s, thread.is_alive)
     except Exception:
         server.should_exit = True
         raise
@@ -63,6 +73,21 @@ def run_server(
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def wait_for_handshake(port: int, timeout_s: float, alive: Callable[[], bool]) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    deadline = time.monotonic() + timeout_s
+    while alive():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock, context.wrap_socket(sock):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    raise TimeoutError(f"no TLS handshake on 127.0.0.1:{port} within {timeout_s:.0f} s")
 
 
 def log_file(name: str) -> Path | None:

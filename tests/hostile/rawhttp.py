@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +100,72 @@ def closed_by_peer(sock: socket.socket, timeout_s: float) -> bool:
         except OSError:
             return True
     return False
+
+
+def connect_from(url: str, source: str = "127.0.0.1", timeout_s: float = 10.0) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout_s, source_address=(source, 0))
+
+
+def answered_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server sent anything or closed within ``seconds`` (nothing is consumed)."""
+    sock.settimeout(seconds)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def read_request(sock: socket.socket) -> bytes:
+    """One request as a client sent it (a Content-Length body or none)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a request")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lengths = [line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    length = int(lengths[0]) if lengths else 0
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+@contextmanager
+def capturing_endpoint() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback endpoint that records each request a client sends it and answers 503 without
+    forwarding it: a signed request captured unspent. Yields (base URL, captured requests)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    captured: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                sock, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with sock:
+                sock.settimeout(10)
+                try:
+                    captured.append(read_request(sock))
+                    sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", captured
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

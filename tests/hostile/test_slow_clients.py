@@ -6,9 +6,14 @@ bounded in count and time."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import statistics
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +29,7 @@ from tests.helpers.image_host import image_host
 from tests.helpers.images import b64
 from tests.helpers.server import run_server
 from tests.hostile.hostile_images import face_jpeg
-from tests.hostile.rawhttp import connect
+from tests.hostile.rawhttp import answered_within, capturing_endpoint, connect, connect_from, read_response
 
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 KEYS = {"A": "secret-for-key-A-0123456789", "B": "secret-for-key-B-0123456789"}
@@ -199,3 +204,166 @@ def test_one_key_cannot_take_another_keys_share(tmp_path: Path) -> None:
         assert tea_compare(url, "A") == (429, "Throttling.User")  # A's share is full
         assert tea_compare(url, "B") == OK  # B's is not
         assert [future.result()[1] for future in held] == ["InvalidParam.ImageNotFound"] * 2
+
+
+def captured_tea_request(key_id: str) -> bytes:
+    """A Tea SDK CompareFaces request of ``key_id`` (V3), captured before any server saw it."""
+    with capturing_endpoint() as (endpoint, captured), contextlib.suppress(Exception):  # answered 503: it gives up
+        tea_compare(endpoint, key_id)
+    assert captured
+    return captured[0]
+
+
+def sending_the_head_only(url: str, request: bytes, count: int, source: str) -> list[socket.socket]:
+    head, _, body = request.partition(b"\r\n\r\n")
+    sockets = []
+    for _ in range(count):
+        sock = connect_from(url, source)
+        sock.sendall(head + b"\r\n\r\n" + body[:100])  # and then trickles, or nothing
+        sockets.append(sock)
+    return sockets
+
+
+def answer_code(sock: socket.socket) -> str:
+    return str(read_response(sock).json()["Code"])
+
+
+def test_a_spent_v3_head_on_many_connections_is_refused_from_the_head(tmp_path: Path) -> None:
+    pytest.importorskip("alibabacloud_cloudauth20190307")
+    settings = Settings(access_keys_file=keys_file(tmp_path), max_open_requests=16, slow_client_grace_s=60)
+    request = captured_tea_request("A")
+    with run_server(settings) as url:
+        with connect(url) as sock:
+            sock.sendall(request)  # served once: its nonce is spent
+            assert read_response(sock).json()["Code"] == "1"
+        replays = sending_the_head_only(url, request, 32, "127.0.0.2")
+        try:
+            assert [answer_code(sock) for sock in replays] == ["SignatureNonceUsed"] * 32  # none takes a slot
+            assert tea_compare(url, "B") == OK
+            assert tea_compare(url, "A") == OK
+        finally:
+            for sock in replays:
+                sock.close()
+
+
+def test_an_unspent_v3_head_on_many_trickling_connections_is_received_once(tmp_path: Path) -> None:
+    pytest.importorskip("alibabacloud_cloudauth20190307")
+    settings = Settings(
+        access_keys_file=keys_file(tmp_path), max_open_requests=16, max_receiving_per_key=4, slow_client_grace_s=60
+    )
+    request = captured_tea_request("A")
+    with run_server(settings) as url:
+        copies = sending_the_head_only(url, request, 24, "127.0.0.2")
+        try:
+            time.sleep(0.5)
+            refused = [sock for sock in copies if answered_within(sock, 0.05)]
+            assert len(refused) == 23 and {answer_code(sock) for sock in refused} == {"SignatureNonceUsed"}
+            assert tea_compare(url, "B") == OK  # another key is not locked out
+            assert tea_compare(url, "A") == OK  # nor A's own next call: one receipt per (key, nonce)
+        finally:
+            for sock in copies:
+                sock.close()
+
+
+def test_trickling_unsigned_bodies_that_reconnect_do_not_lock_out_rpc_v1_callers(tmp_path: Path) -> None:
+    """RPC v1 signs the body, but its head names a known key with a fresh timestamp and an unused
+    nonce (the core SDK and Tea RPC put the common parameters in the query): its own share."""
+    pytest.importorskip("aliyunsdkcore")
+    settings = Settings(
+        access_keys_file=keys_file(tmp_path),
+        max_open_requests=16,
+        max_unverified_bodies=8,
+        max_claimed_bodies=4,
+        max_bodies_per_client=4,
+        slow_client_grace_s=60,
+    )
+    stop = threading.Event()
+    with run_server(settings) as url, ThreadPoolExecutor(4) as pool:
+
+        def trickle(source: str) -> int:  # hold as many unsigned bodies as allowed, reconnect when refused
+            held, refused = [], 0
+            while not stop.is_set():
+                sock = connect_from(url, source)
+                sock.sendall(SLOW_BODY_HEAD)
+                if answered_within(sock, 0.05):
+                    sock.close()
+                    refused += 1
+                else:
+                    held.append(sock)
+            for sock in held:
+                sock.close()
+            return refused
+
+        floods = [pool.submit(trickle, f"127.0.0.{n}") for n in (2, 3, 4)]
+        time.sleep(1.0)
+        try:
+            assert [core_compare(url, "A") for _ in range(3)] == [OK] * 3
+        finally:
+            stop.set()
+        assert all(flood.result() > 0 for flood in floods)  # they were refused and reconnected meanwhile
+
+
+def core_compare(base_url: str, key_id: str) -> tuple[int, str]:
+    """A CompareFaces call through the core SDK (RPC v1, common parameters in the query): (status, code)."""
+    from aliyunsdkcloudauth.request.v20190307.CompareFacesRequest import CompareFacesRequest
+    from aliyunsdkcore.client import AcsClient
+
+    host, port = base_url.removeprefix("http://").split(":")
+    request = CompareFacesRequest()
+    for name, value in pair().items():
+        getattr(request, f"set_{name}")(value)
+    request.set_endpoint(host)
+    request.set_protocol_type("http")
+    request.set_accept_format("JSON")
+    status, _, body, _ = AcsClient(key_id, KEYS[key_id], "cn-hangzhou", port=int(port))._implementation_of_do_action(
+        request
+    )
+    return int(status), str(json.loads(body)["Code"])
+
+
+FLOOD = """
+import socket, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+head = (b"POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/x-www-form-urlencoded\\r\\n"
+        b"Transfer-Encoding: chunked\\r\\n\\r\\n")
+body = b"1\\r\\na\\r\\n" * 1_300_000  # 7.8 MB, under the body limit
+ends = time.monotonic() + seconds
+while time.monotonic() < ends:  # one connection at a time, sending 1-byte chunks as fast as it can
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(head)
+            for at in range(0, len(body), 65536):
+                sock.sendall(body[at : at + 65536])
+            while sock.recv(65536):
+                pass
+    except OSError:
+        pass
+    time.sleep(0.1)
+"""
+
+
+def test_bodies_of_one_byte_chunks_do_not_slow_signed_comparisons(tmp_path: Path) -> None:
+    pytest.importorskip("alibabacloud_cloudauth20190307")
+    settings = Settings(access_keys_file=keys_file(tmp_path))
+    with run_server(settings) as url:
+        host, port = url.removeprefix("http://").split(":")
+        tea_compare(url, "A")  # warm
+        baseline = timed_comparisons(url, 6)
+        floods = [subprocess.Popen([sys.executable, "-c", FLOOD, host, port, "60"]) for _ in range(2)]
+        try:
+            time.sleep(0.5)
+            flooded = timed_comparisons(url, 6)
+        finally:
+            for flood in floods:
+                flood.kill()
+                flood.wait()
+    assert statistics.median(flooded) < max(1.0, 3 * statistics.median(baseline)), (baseline, flooded)
+
+
+def timed_comparisons(url: str, count: int) -> list[float]:
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        assert tea_compare(url, "A") == OK
+        seconds.append(time.perf_counter() - started)
+    return seconds

@@ -117,7 +117,7 @@ def haproxy_config(workdir: Path, port: int, backends: Sequence[Replica]) -> str
     """The shipped example with this test's ports and replicas, and an admin socket."""
     text = HAPROXY_EXAMPLE.read_text()
     admin = f"    stats socket {workdir}/admin.sock mode 600 level admin\n"
-    text = text.replace("    maxconn 4000\n", "    maxconn 4000\n" + admin)
+    text = text.replace("global\n", "global\n" + admin, 1)
     text = re.sub(r"bind 127\.0\.0\.1:\d+", f"bind 127.0.0.1:{port}", text)
     text = re.sub(r"(?m)^    server .*\n", "", text)
     servers = "".join(f"    server {r.name} 127.0.0.1:{r.port} check\n" for r in backends)

@@ -15,8 +15,8 @@ from app.settings import Settings
 from bench.cli import build_parser, options_from_args
 from bench.inputs import REPO_ROOT, default_data_dir
 from bench.peer import peer_missing
-from bench.report import MARK_END, MARK_START, TARGETS, render_markdown, update_benchmarks_file
-from bench.run import BenchOptions, run_bench
+from bench.report import MARK_END, MARK_START, TARGETS, render_markdown, render_side_by_side, update_benchmarks_file
+from bench.run import BenchOptions, run_bench, run_packs
 from bench.stages import STAGES
 from bench.stats import percentile
 from tests.helpers.images import SHARED, require_lfw
@@ -91,6 +91,23 @@ def test_short_run_against_a_real_server_reports_every_section(tmp_path: Path) -
     assert saved["levels"] == report["levels"]
     table = render_markdown(report)
     assert "| concurrency | comparisons/s | p50 ms | p99 ms |" in table and "\n| 1 | " in table
+
+
+def test_packs_are_benched_one_after_another_and_shown_side_by_side(tmp_path: Path) -> None:
+    require_lfw()
+    options = BenchOptions(levels=(1,), duration_s=0.5, pair_count=2, peer=False, stages=False, out_dir=tmp_path)
+    reports = run_packs(options, Settings(), ["sface-fast", "default"])
+    assert [report["settings"]["model"] for report in reports] == ["sface-fast", "default"]
+    assert all(report["levels"][0]["comparisons"] >= 1 and report["levels"][0]["errors"] == 0 for report in reports)
+    table = render_side_by_side(reports)
+    assert "| `sface-fast` | " in table and "| 1.00x |" in table and "| `default` | " in table
+
+
+def test_models_option_lists_the_packs() -> None:
+    from bench.cli import main
+
+    with pytest.raises(SystemExit, match="not with --url"):
+        main(["--models", "default,sface-fast", "--url", "http://127.0.0.1:9"])
 
 
 def test_benchmarks_file_keeps_text_around_the_markers(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Model packs: which detector + recognizer + calibration the engine runs, by the name
 ``COMPAREFACES_MODEL`` gives.
 
-The registry: ``default``, ``sface-refined`` and ``sface-reid`` are embedded (``embedded.py``); any
-other name is a folder of that name under ``COMPAREFACES_MODELS_DIR`` (``folder.py``).
+The registry: ``default``, ``sface-fast``, ``sface-refined`` and ``sface-reid`` are embedded
+(``embedded.py``); any other name is a folder of that name under ``COMPAREFACES_MODELS_DIR`` (``folder.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from app.engine.packs.common import BUNDLED_CALIBRATIONS, DEFAULT_PACK, LoadedModels, ModelPackError
-from app.engine.packs.embedded import FUSED_PACK, REFINED_PACK, FusedPack, SFacePack
+from app.engine.packs.embedded import FAST, FAST_PACK, FUSED_PACK, REFINED, REFINED_PACK, FusedPack, SFacePack
 from app.engine.packs.folder import FolderPack, pack_names
 from app.settings import Settings
 
@@ -22,7 +22,7 @@ class ModelPack(Protocol):
     def load(self, settings: Settings) -> LoadedModels: ...
 
 
-EMBEDDED_PACKS: tuple[ModelPack, ...] = (SFacePack(), SFacePack(REFINED_PACK, refined=True), FusedPack())
+EMBEDDED_PACKS: tuple[ModelPack, ...] = (SFacePack(), FAST, REFINED, FusedPack())
 
 
 def pack_for(name: str) -> ModelPack:
@@ -42,6 +42,7 @@ __all__ = [
     "BUNDLED_CALIBRATIONS",
     "DEFAULT_PACK",
     "EMBEDDED_PACKS",
+    "FAST_PACK",
     "FUSED_PACK",
     "REFINED_PACK",
     "LoadedModels",

@@ -26,6 +26,7 @@ class LoadedModels:
     recognizer: Recognizer
     calibration_path: Path
     file_sha256: dict[str, str] = field(default_factory=dict)
+    flip_portraits: bool = False  # FacePipeline: ID portraits embedded with their mirror image too
 
 
 def file_sha256(path: Path) -> str:

@@ -74,7 +74,7 @@ async function callTea(call) {
     accessKeyId: call.keyId,
     accessKeySecret: call.secret,
     endpoint: call.endpoint,
-    protocol: 'http',
+    protocol: call.protocol || 'http', // https: the CA is trusted through NODE_EXTRA_CA_CERTS
   });
   if (call.token) config.securityToken = call.token;
   if (call.signatureAlgorithm) config.signatureAlgorithm = call.signatureAlgorithm;
@@ -118,7 +118,7 @@ async function callOpenApiClient(call) {
     accessKeyId: call.keyId,
     accessKeySecret: call.secret,
     endpoint: call.endpoint,
-    protocol: 'http',
+    protocol: call.protocol || 'http', // https: the CA is trusted through NODE_EXTRA_CA_CERTS
   });
   if (call.token) config.securityToken = call.token;
   if (call.signatureAlgorithm) config.signatureAlgorithm = call.signatureAlgorithm;
@@ -154,7 +154,7 @@ async function callPopCore(call) {
     accessKeyId: call.keyId,
     accessKeySecret: call.secret,
     securityToken: call.token || undefined,
-    endpoint: `http://${call.endpoint}`,
+    endpoint: `${call.protocol || 'http'}://${call.endpoint}`,
     apiVersion: '2019-03-07',
     codes: ['1'], // CompareFaces answers Code "1" on success
   }, true); // verbose: also return the HTTP exchange, for the status code

@@ -10,6 +10,7 @@
 'use strict';
 
 const fs = require('fs');
+const https = require('https');
 const path = require('path');
 const OSS = require('ali-oss');
 
@@ -19,11 +20,20 @@ async function describeToken(call) {
   const Cloudauth = require(path.join(modules, '@alicloud', 'cloudauth20190307'));
   const OpenApi = require(path.join(modules, '@alicloud', 'openapi-core'));
   const client = new Cloudauth.default(new OpenApi.$OpenApiUtil.Config({
-    accessKeyId: call.keyId, accessKeySecret: call.secret, endpoint: call.endpoint, protocol: 'http',
+    accessKeyId: call.keyId, accessKeySecret: call.secret, endpoint: call.endpoint, protocol: call.protocol || 'http',
   }));
   const { body } = await client.describeOssUploadToken();
   const t = body.ossUploadToken;
   return { Bucket: t.bucket, EndPoint: t.endPoint, Path: t.path, Key: t.key, Secret: t.secret, Token: t.token, Expired: t.expired };
+}
+
+// Names from the test (e.g. {"localhost": "127.0.0.1"}), never the system resolver.
+function injectedLookup(names) {
+  return (hostname, options, callback) => {
+    const address = names[hostname];
+    if (!address) return callback(new Error(`no injected address for ${hostname}`));
+    return options && options.all ? callback(null, [{ address, family: 4 }]) : callback(null, address, 4);
+  };
 }
 
 async function main() {
@@ -38,6 +48,8 @@ async function main() {
     bucket: call.bucket || token.Bucket,
     authorizationV4: Boolean(call.v4),
     timeout: 30000,
+    sldEnable: Boolean(call.pathStyle), // /<bucket>/<key> to a host name endpoint (HTTPS: the name the certificate has)
+    ...(call.resolve ? { httpsAgent: new https.Agent({ lookup: injectedLookup(call.resolve) }) } : {}),
   });
   const name = call.key.startsWith('/') ? call.key.slice(1) : `${token.Path}/${call.key}`;
   try {
