@@ -196,6 +196,7 @@ def test_errors_are_shown_as_the_apis_code_and_message(browser: Any, server: str
     run_comparison(browser, photos["notes.txt"], photos["bush-2.jpg"])
     assert browser.find_element("id", "error-code").text == "InvalidParam.ImageValuePatternError"
     assert "not a photo this server can read" in browser.find_element("id", "error-why").text
+    assert "not a photo this server can read" in browser.find_element("id", "faces-source").text  # no "pattern"
     assert browser.find_element("id", "name-source").text == "notes.txt (19 bytes)"  # not "0 KB"
     screenshot(browser, "04-not-an-image")
 

@@ -190,7 +190,9 @@ function drawFaces(side, image) {
       (count === 1 ? "it is a face." : "these are faces.")));
   }
   if (image.error) {
-    caption.append(el("span", "error-code", " " + image.error.Code), " " + image.error.Message);
+    const words = image.error.Code === "InvalidParam.ImageValuePatternError"
+      ? "this file is not a photo this server can read (JPEG, PNG, BMP or WebP)." : image.error.Message;
+    caption.append(el("span", "error-code", " " + image.error.Code), " " + words);
   }
   const crop = $("crop-" + side);
   if (image.crop) crop.src = image.crop; else crop.removeAttribute("src");
