@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from app.settings import Settings
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from pydantic import SecretStr
 
     from app.api.factory import create_app
     from app.api.protocol import uvicorn_http_options
@@ -25,6 +27,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.logs import configure_logging
 
     updated = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    if updated.access_keys_file is None and not updated.oss_token_secret.get_secret_value():
+        # Open mode is one development process: a random upload-token key is right, and says nothing.
+        updated = updated.model_copy(update={"oss_token_secret": SecretStr(secrets.token_hex(32))})
     refusal = open_mode_refusal(updated) or plain_http_refusal(updated)
     if refusal:  # before anything else: an open or clear-text server must never be reachable by accident
         print(f"comparefaces: {refusal}", file=sys.stderr)
@@ -33,17 +38,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     unknown = unknown_variables(os.environ)
     if unknown:
         logging.getLogger("comparefaces").warning("ignored, no such setting: %s", ", ".join(unknown))
+    from app.auth.keys import KeysFileError, load_keys
     from app.faults import FaultsConfigError, check_fault_settings
     from app.listeners import probes_only, serve, without_metrics
     from app.tls import TlsConfigError, server_tls, uvicorn_tls_options
 
-    try:  # before binding the port, so that a pack (or a TLS pair) that cannot serve says why in one line
+    try:  # before binding the port, so that a pack, a keys file or a TLS pair that cannot serve says why in one line
         tls = server_tls(updated)
         check_fault_settings(updated)
+        if updated.access_keys_file is not None:
+            load_keys(updated.access_keys_file)
         engine = load_engine(updated)
-    except (ModelPackError, ProviderUnavailableError, FaultsConfigError, TlsConfigError) as error:
+    except (ModelPackError, ProviderUnavailableError, FaultsConfigError, KeysFileError, TlsConfigError) as error:
         print(f"comparefaces: {error}", file=sys.stderr)
         return 2
+    if updated.demo == "on" or (updated.demo == "auto" and updated.access_keys_file is None):
+        host = "127.0.0.1" if updated.host in ("0.0.0.0", "::", "") else updated.host
+        host = f"[{host}]" if ":" in host else host
+        scheme = "https" if tls is not None else "http"
+        logging.getLogger("comparefaces").info(
+            "demo page: %s://%s:%d/demo (open it in a browser)", scheme, host, updated.port
+        )
     app = create_app(updated, comparisons_factory=lambda _, metrics: ComparisonService.start(engine, updated, metrics))
     options: dict[str, Any] = {
         "host": updated.host,
@@ -77,6 +92,12 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from app.tools.evaluate import evaluate, print_report
 
+    if args.plot is not None:  # before the work, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("comparefaces evaluate: --plot needs matplotlib: pip install 'comparefaces[eval]'", file=sys.stderr)
+            return 2
     report = evaluate(
         settings,
         [Path(d) for d in args.dir],
@@ -229,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     if args.command != "serve":
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # compare is one quick answer: the models it loads are not news (COMPAREFACES_LOG_LEVEL=debug shows them)
+        quiet = args.command == "compare" and settings.log_level.lower() != "debug"
+        level = logging.WARNING if quiet else logging.getLevelName(settings.log_level.upper())
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return int(args.run(args, settings))
 
 

@@ -57,6 +57,14 @@ class ImageValuePatternError(ApiError):
     message = "The pattern of value of given image is not acceptable."
     status = 400
 
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        # The contract's body stays as it is; ``reason`` (which limit, which setting) is for logs and
+        # for the operator's own tools (``comparefaces compare``), never for the body.
+        super().__init__(message, headers=headers)
+        self.reason = reason
+
 
 class ImageTypeInvalid(ApiError):
     code = "InvalidParam.ImageTypeInvalid"

@@ -96,7 +96,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, description="request body cap (refused from Content-Length without reading it all)"
     )
-    max_image_bytes: int = Field(2 * 1024 * 1024, description="cap on one encoded image, however it is addressed")
+    max_image_bytes: int = Field(
+        5 * 1024 * 1024,
+        description="cap on one encoded image, however it is addressed (the API advises callers to keep "
+        "images within 2 MB; phone photos are 2-5 MB)",
+    )
     max_image_pixels: int = Field(
         40_000_000, description="cap on an image's declared width x height (decompression bombs)"
     )

@@ -163,6 +163,11 @@ def load_keys(path: Path) -> KeySet:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise KeysFileError(f"access keys file {path} does not exist (create one: comparefaces keys create)") from exc
+    except PermissionError as exc:
+        raise KeysFileError(
+            f"access keys file {path} cannot be read by this process (uid {os.getuid()}): uid {os.getuid()} "
+            f"must be able to read it (chown {os.getuid()} {path}; chmod 600 {path})"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise KeysFileError(f"access keys file {path} is not readable JSON: {type(exc).__name__}") from exc
     return parse_keys(document)

@@ -26,7 +26,7 @@ from app.api.intake import admitted, throttled
 from app.demo.analysis import analysis_json, analyze
 from app.engine.calibration import REPORTED_FARS
 from app.engine.engine import FaceEngine
-from app.errors import ActionNotFound, ApiError, ImageValuePatternError, InternalError
+from app.errors import ActionNotFound, ApiError, ImageValuePatternError, InternalError, InvalidVersion, MissingParameter
 from app.images.addresses import is_inline
 from app.local_surfaces import browser_refusal
 from app.logs import log_unexpected
@@ -98,6 +98,7 @@ def install_demo(app: FastAPI, *, not_found: Fallback, receive: Receiver) -> Non
                 "model": services.comparisons.model_id,
                 "signatures": not services.authenticator.open_mode,
                 "max_image_bytes": services.settings.max_image_bytes,
+                "max_body_bytes": services.settings.max_body_bytes,
                 "fars": list(REPORTED_FARS),
                 "faults": faults.describe() if faults is not None else None,
             }
@@ -141,6 +142,12 @@ async def analysis_body(request: Request, services: Services, receive: Receiver)
         key_id = await services.authenticator.authenticate(rpc)  # the API's own checks: no way around them
         if rpc.action != "CompareFaces":
             raise ActionNotFound()
+        from app.api.factory import API_VERSION  # here: the factory imports this module
+
+        if not rpc.version:  # as the API: a wrong version compares nothing
+            raise MissingParameter("Version")
+        if rpc.version != API_VERSION:
+            raise InvalidVersion()
         source_type, target_type = parse_image_types(rpc.params)
         values = image_values(rpc.params)
         if not all(is_inline(value) for value in values):  # else any key could fetch the face in any object

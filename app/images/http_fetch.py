@@ -148,16 +148,25 @@ class UrlFetcher:
         if literal is not None:
             addresses = self._policy.permitted(host, [literal])
             if not addresses:
-                log.info("image fetch refused: forbidden address %s", host)
-                raise ImageValuePatternError()
+                reason = (
+                    f"{host} is not a public address (COMPAREFACES_FETCH_ALLOW_NETWORKS can allow a private "
+                    "network, never cloud metadata)"
+                )
+                log.info("image fetch refused: %s", reason)
+                raise ImageValuePatternError(reason=reason)
             return Target(url, host, port, tuple(addresses))
         if is_forbidden_name(host) and not self._policy.name_allowed(host):
-            log.info("image fetch refused: forbidden host name %s", host)
-            raise ImageValuePatternError()
+            reason = f"host name {host} is not public (allow it by name in COMPAREFACES_FETCH_ALLOW_NETWORKS)"
+            log.info("image fetch refused: %s", reason)
+            raise ImageValuePatternError(reason=reason)
         resolved = await self._resolve(host, port)
         addresses = self._policy.permitted(host, resolved)
         if not addresses:
-            log.info("image fetch refused: %s resolves to no permitted address", host)
+            log.info(
+                "image fetch refused: %s resolves to no public address "
+                "(allow it with COMPAREFACES_FETCH_ALLOW_NETWORKS)",
+                host,
+            )
             raise ImageNotFound()
         return Target(url, host, port, tuple(addresses[:MAX_ADDRESSES_TRIED]))
 
@@ -206,17 +215,21 @@ class UrlFetcher:
             log.info("image fetch: %s answered %d", target.where, response.status_code)
             raise ImageNotFound()
         if response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
-            raise ImageValuePatternError()
+            log.info("image fetch refused: %s sent a content coding (only identity is accepted)", target.where)
+            raise ImageValuePatternError(reason=f"{target.where} sent a compressed (content-coded) body")
         length = response.headers.get("content-length", "")
+        too_big = f"the image at {target.where} is over COMPAREFACES_MAX_IMAGE_BYTES={max_bytes}"
         if length.isdigit() and int(length) > max_bytes:
-            raise ImageValuePatternError()
+            log.info("image fetch refused: %s (Content-Length %s)", too_big, length)
+            raise ImageValuePatternError(reason=too_big)
         chunks: list[bytes] = []
         size = 0
         try:
             async for chunk in response.aiter_raw():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise ImageValuePatternError()
+                    log.info("image fetch refused: %s", too_big)
+                    raise ImageValuePatternError(reason=too_big)
                 chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise ImageNotFound() from exc

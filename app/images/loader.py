@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from app.errors import ImageValuePatternError
 from app.images.addresses import Address, InlineImage, OssAddress, UrlAddress, parse_address
 from app.images.http_fetch import UrlFetcher
 from app.images.object_store import ObjectStore
+
+log = logging.getLogger(__name__)
 
 OFF_LOOP_CHARS = 64 * 1024  # image values longer than this are parsed (base64-decoded) in a thread
 
@@ -28,7 +31,12 @@ class ImageLoader:
         elif isinstance(address, OssAddress):
             data = await self.store.get(address.bucket, address.key, self.max_image_bytes)
         if len(data) > self.max_image_bytes:
-            raise ImageValuePatternError()
+            reason = (
+                f"an image of {len(data)} bytes is over COMPAREFACES_MAX_IMAGE_BYTES={self.max_image_bytes} "
+                "(the per-image cap; raise it to accept larger photos)"
+            )
+            log.info("image refused: %s", reason)
+            raise ImageValuePatternError(reason=reason)
         return data
 
     async def load_pair(self, values: tuple[str, str]) -> tuple[bytes, bytes]:

@@ -18,7 +18,8 @@ import numpy as np
 from app.engine.build import engine_for
 from app.engine.packs import load_models
 from app.settings import Settings
-from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory
+from app.tools.dataset import EmbeddedSet, Exclusions, embed_directory, list_people
+from app.tools.progress import note, progress
 
 log = logging.getLogger(__name__)
 THUMB = 112
@@ -121,7 +122,7 @@ def contact_sheet(root: Path, pairs: list[SuspectPair], path: Path, columns: int
     cell_w, cell_h = 2 * THUMB + 8, THUMB + 34
     rows = max(1, -(-len(pairs) // columns))
     sheet = np.full((rows * cell_h, columns * cell_w, 3), 255, np.uint8)
-    for n, pair in enumerate(pairs):
+    for n, pair in enumerate(progress(pairs, "contact sheet", "pair")):
         x, y = (n % columns) * cell_w, (n // columns) * cell_h
         colour = (0, 0, 200) if pair.labelled_same else (200, 80, 0)
         cell = np.hstack([thumbnail(root / pair.first), thumbnail(root / pair.second)])
@@ -140,8 +141,11 @@ def audit(settings: Settings, root: Path, out: Path, *, top: int = 40, exclusion
     models = load_models(settings)
     calibration = engine_for(models, settings).calibration
     face = calibration.cosine_at_far["FacePic-FacePic"]
+    listing = list_people(root)
+    note(f"audit: embedding {sum(len(files) for _, files in listing)} photos of {len(listing)} people in {root}")
     data = embed_directory(models, root, with_id_style=False, settings=settings)
     kept, excluded = (Exclusions.read(exclusions) if exclusions else Exclusions()).apply(data)
+    note(f"audit: scoring every pair of {len(kept.photos)} photos")
     # Impostors past the shipped FAR 1e-5 threshold are 1 in 100,000 strangers; genuine pairs below
     # the FAR 1e-2 one score lower than 1 in 100 strangers do.
     report = suspects(kept, excluded, face.get("0.00001", face["0.0001"]), face["0.01"], top)

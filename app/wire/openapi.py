@@ -13,7 +13,8 @@ IMAGE_TYPE = {"type": "string", "enum": ["FacePic", "IDPic"]}
 IMAGE_VALUE = {
     "type": "string",
     "description": "base64://<image bytes>, http(s)://<public URL> or oss://<bucket>:<key>; "
-    "JPEG, PNG, BMP or WebP, at most 2 MB",
+    "JPEG, PNG, BMP or WebP; keep each within 2 MB (this server takes up to "
+    "COMPAREFACES_MAX_IMAGE_BYTES, 5 MiB by default)",
 }
 FORMAT = {"type": "string", "enum": ["JSON", "json", "XML", "xml"]}
 

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
+from app.settings import Settings
 from tests.conftest import compare
 from tests.helpers.images import astronaut_face_crop, b64, encode
 
@@ -173,9 +174,9 @@ def test_oss_local_object(client: httpx.Client, object_store_root: Path) -> None
 
 
 def test_image_over_size_limit_is_refused(client: httpx.Client) -> None:
-    noise = np.random.default_rng(0).integers(0, 255, (1200, 1200, 3), dtype=np.uint8)
+    noise = np.random.default_rng(0).integers(0, 255, (1400, 1400, 3), dtype=np.uint8)
     big = encode(noise, ".png")
-    assert len(big) > 2 * 1024 * 1024
+    assert len(big) > Settings().max_image_bytes
     assert_error(
         compare(client, params(target=b64(big))),
         "InvalidParam.ImageValuePatternError",

@@ -99,6 +99,10 @@ def test_analysis_errors_are_the_apis(client: httpx.Client) -> None:
     garbage = client.post("/demo/analysis", data=pair(source="base64://" + base64.b64encode(b"text").decode()))
     body = garbage.json()
     assert garbage.status_code == 200 and body["source"]["error"]["Code"] == "InvalidParam.ImageValuePatternError"
+    for version, code in (("2017-01-01", "InvalidVersion"), ("", "MissingParameter")):
+        wrong = client.post("/demo/analysis", data={**pair(), "Version": version})
+        assert (wrong.status_code, wrong.json()["Code"]) == (400, code)  # as the API answers it
+        assert compare(client, {**pair(), "Version": version}).json()["Code"] == code
 
 
 @pytest.mark.parametrize(

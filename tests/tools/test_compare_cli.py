@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,44 @@ def test_match_far_exit_code(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     second.write_bytes(lfw_photo("Tony_Blair", 1))
     assert main(["compare", str(first), str(second), "--match-far", "0.0001"]) == EXIT_NO_MATCH
     assert json.loads(capsys.readouterr().out)["Data"]["SimilarityScore"] < 90
+
+
+def test_says_the_verdict_and_what_it_wrote_on_stderr(
+    photos: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "out.png"
+    face, astronaut = str(photos["face"]), str(photos["astronaut"])
+    assert main(["compare", face, astronaut, "--target-type", "idpic", "--annotate", str(png)]) == EXIT_OK
+    captured = capsys.readouterr()
+    body = json.loads(captured.out)  # stdout: the body alone
+    score = body["Data"]["SimilarityScore"]
+    lines = captured.err.splitlines()
+    assert lines[0].startswith(f"verdict: same person. Score {score:.2f} reaches ")
+    assert lines[0].endswith("strangers score this high")
+    assert lines[-1] == f"wrote {png}" and png.stat().st_size > 0
+    assert not [line for line in lines if line.startswith("INFO ")]  # no model-loading noise
+
+
+def test_a_bad_image_type_is_a_usage_error(photos: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(photos["face"]), str(photos["face"]), "--target-type", "selfie"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "'selfie' is no image type: FacePic or IDPic" in capsys.readouterr().err
+
+
+def test_says_why_an_image_is_refused(
+    photos: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    face = str(photos["face"])
+    assert main(["compare", face, "http://127.0.0.1:9/id.jpg"]) == EXIT_REFUSED
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["Code"] == "InvalidParam.ImageValuePatternError"  # the contract's body
+    assert "why: 127.0.0.1 is not a public address (COMPAREFACES_FETCH_ALLOW_NETWORKS" in captured.err
+
+    assert main(["compare", str(photos["text"]), face]) == EXIT_REFUSED
+    assert "why: a value in no address form" in capsys.readouterr().err
+
+    monkeypatch.setenv("COMPAREFACES_MAX_IMAGE_BYTES", "1000")
+    assert main(["compare", face, face]) == EXIT_REFUSED
+    why = capsys.readouterr().err
+    assert re.search(r"why: an image of \d+ bytes is over COMPAREFACES_MAX_IMAGE_BYTES=1000", why), why

@@ -168,7 +168,11 @@ function drawFaces(side, image) {
       box.style.width = (100 * (x2 - x1)) / image.width + "%";
       box.style.height = (100 * (y2 - y1)) / image.height + "%";
       box.dataset.score = face.score;
-      box.append(el("span", "label", index === image.compared ? "compared (largest)" : "face " + face.score.toFixed(2)));
+      box.title = "the detector is " + Math.round(100 * face.score) + "% sure this is a face";
+      // A label on a box in the right half hangs leftwards, so that it stays on the photo.
+      const label = el("span", x1 > image.width / 2 ? "label right" : "label",
+        index === image.compared ? "compared (largest)" : "other face");
+      box.append(label);
       overlay.append(box);
       face.landmarks.forEach(([x, y], i) => {
         const dot = el("i", "landmark l" + i);
@@ -181,9 +185,14 @@ function drawFaces(side, image) {
   const count = image.faces.length;
   if (count) {
     caption.append(count === 1 ? "1 face found; it is compared." : count + " faces found; the largest (green) is compared.");
+    const sure = image.faces.map((face) => Math.round(100 * face.score) + "%").join(", ");
+    caption.append(el("span", "muted detector", " The detector is " + sure + " sure " +
+      (count === 1 ? "it is a face." : "these are faces.")));
   }
   if (image.error) {
-    caption.append(el("span", "error-code", " " + image.error.Code), " " + image.error.Message);
+    const words = image.error.Code === "InvalidParam.ImageValuePatternError"
+      ? "this file is not a photo this server can read (JPEG, PNG, BMP or WebP)." : image.error.Message;
+    caption.append(el("span", "error-code", " " + image.error.Code), " " + words);
   }
   const crop = $("crop-" + side);
   if (image.crop) crop.src = image.crop; else crop.removeAttribute("src");
@@ -194,6 +203,9 @@ function showError(code, message) {
   $("error").hidden = false;
   $("error-code").textContent = code;
   $("error-message").textContent = shorten(message);
+  const why = explainError(code);
+  $("error-why").hidden = !why;
+  $("error-why").textContent = why;
 }
 
 // A signature error quotes the whole string to sign (images included): show its start only.
@@ -203,6 +215,15 @@ function shorten(message) {
     : message;
 }
 
+// What a score means, in words: how many pairs of strangers score at least this high.
+function verdictWords(score, thresholds) {
+  const t = (far) => Number(thresholds[far]);
+  if (score >= t("0.0001")) return { level: "strict", text: "Same person: fewer than 1 in 10,000 pairs of strangers score this high." };
+  if (score >= t("0.001")) return { level: "same", text: "Same person: fewer than 1 in 1,000 pairs of strangers score this high (not enough for 1 in 10,000)." };
+  if (score >= t("0.01")) return { level: "unsure", text: "Unsure: up to 1 in 100 pairs of strangers score this high; most apps would not accept it." };
+  return { level: "different", text: "Different people: more than 1 in 100 pairs of strangers score this high." };
+}
+
 function drawScale(score, thresholds) {
   $("score").textContent = score.toFixed(2);
   $("score-marker").style.left = Math.max(0, Math.min(100, score)) + "%";
@@ -210,24 +231,56 @@ function drawScale(score, thresholds) {
   ticks.replaceChildren();
   const rows = $("verdicts").querySelector("tbody");
   rows.replaceChildren();
-  let strictest = null;
   const fars = Object.keys(thresholds).sort((a, b) => Number(b) - Number(a));
   for (const far of fars) {
     const threshold = Number(thresholds[far]);
     const tick = el("div", "tick");
     tick.dataset.far = far;
     tick.style.left = threshold + "%";
-    tick.append(el("span", "", "FAR " + far + ": " + thresholds[far]));
+    tick.title = (FAR_LABELS[far] || far) + " strangers score " + thresholds[far] + " or more";
+    tick.append(el("span", "", thresholds[far]));
     ticks.append(tick);
     const same = score >= threshold;
-    if (same) strictest = far;
     const row = el("tr");
     row.dataset.far = far;
-    row.append(el("td", "", far + " (" + (FAR_LABELS[far] || far) + ")"), el("td", "", thresholds[far]),
+    row.append(el("td", "", (FAR_LABELS[far] || far) + " strangers"), el("td", "", thresholds[far]),
       el("td", same ? "same" : "different", same ? "same person" : "different people"));
     rows.append(row);
   }
-  $("verdict").textContent = strictest ? "— same person at FAR " + strictest : "— not the same person at any FAR";
+  // The bar's colours are the thresholds' meaning: red below 1 in 100, amber up to 1 in 1,000, greens above.
+  const [loose, middle, strict] = ["0.01", "0.001", "0.0001"].map((far) => Number(thresholds[far]) + "%");
+  $("bar").style.background = "linear-gradient(to right, #f04438 0 " + loose + ", #fdb022 " + loose + " " + middle +
+    ", #6ce9a6 " + middle + " " + strict + ", #12b76a " + strict + " 100%)";
+  const words = verdictWords(score, thresholds);
+  $("verdict").textContent = words.text;
+  $("verdict").dataset.level = words.level;
+}
+
+function sizeText(bytes) {
+  if (bytes < 1024) return bytes + (bytes === 1 ? " byte" : " bytes");
+  if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+  return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+}
+
+// The API's codes are terse ("pattern of value"): say in words what was wrong, and which setting decides.
+function explainError(code) {
+  if (code !== "InvalidParam.ImageValuePatternError") {
+    if (code === "Error.NoFaceDetected") return "No face was found in one of the photos (see below which one).";
+    return "";
+  }
+  const cap = state.config ? state.config.max_image_bytes : null;
+  const big = SIDES.filter((side) => state[side] && cap && state[side].size > cap);
+  if (big.length) {
+    return big.map((side) => "The " + side + " photo is " + sizeText(state[side].size)).join("; ") +
+      ": this server takes at most " + sizeText(cap) + " per image (COMPAREFACES_MAX_IMAGE_BYTES; the API advises 2 MB).";
+  }
+  const body = state.config && state.config.max_body_bytes;
+  const sent = SIDES.reduce((sum, side) => sum + (state[side] ? state[side].value.length : 0), 0);
+  if (body && sent > body * 0.95) {
+    return "Both photos together make a request of about " + sizeText(sent) + ": requests are capped at " +
+      sizeText(body) + " (COMPAREFACES_MAX_BODY_BYTES). Use smaller photos.";
+  }
+  return "One of the files is not a photo this server can read: it takes JPEG, PNG, BMP and WebP images.";
 }
 
 function render(api, analysis) {
@@ -285,11 +338,14 @@ function renderSnippets() {
   const st = $("type-source").value, tt = $("type-target").value;
   const signNote = state.config && state.config.signatures
     ? "# This server checks signatures: an unsigned curl call is refused (MissingParameter). Use an SDK.\n" : "";
+  // Each image goes through a file: one shell argument holds at most 128 KiB on Linux, and a photo's
+  // base64 is more. `base64 < f | tr -d '\n'` is the same on Linux and macOS.
   $("curl").textContent = signNote +
+    "for f in " + shellQuote(source) + " " + shellQuote(target) + "; do { printf 'base64://'; base64 < \"$f\" | tr -d '\\n'; } > \"$f.b64\"; done\n" +
     "curl -s " + origin + "/ \\\n" +
     "  -d Action=CompareFaces -d Version=" + API_VERSION + " \\\n" +
-    "  -d SourceImageType=" + st + " --data-urlencode \"SourceImageValue=base64://$(base64 -w0 " + shellQuote(source) + ")\" \\\n" +
-    "  -d TargetImageType=" + tt + " --data-urlencode \"TargetImageValue=base64://$(base64 -w0 " + shellQuote(target) + ")\"";
+    "  -d SourceImageType=" + st + " --data-urlencode SourceImageValue@" + shellQuote(source + ".b64") + " \\\n" +
+    "  -d TargetImageType=" + tt + " --data-urlencode TargetImageValue@" + shellQuote(target + ".b64");
   $("python").textContent = [
     "# pip install alibabacloud-cloudauth20190307",
     "import base64, json, os",
@@ -301,8 +357,12 @@ function renderSnippets() {
     "    return \"base64://\" + base64.b64encode(open(path, \"rb\").read()).decode()",
     "",
     "client = Client(open_api_models.Config(",
-    "    access_key_id=os.environ[\"ALIBABA_CLOUD_ACCESS_KEY_ID\"],  " + (state.config && state.config.signatures ? "# a key of this server" : "# any value: this server does not check signatures"),
-    "    access_key_secret=os.environ[\"ALIBABA_CLOUD_ACCESS_KEY_SECRET\"],",
+    ...(state.config && state.config.signatures ? [
+      "    access_key_id=os.environ[\"ALIBABA_CLOUD_ACCESS_KEY_ID\"],  # a key of this server",
+      "    access_key_secret=os.environ[\"ALIBABA_CLOUD_ACCESS_KEY_SECRET\"],",
+    ] : [
+      "    access_key_id=\"any\", access_key_secret=\"any\",  # this server does not check signatures (open mode)",
+    ]),
     "    endpoint=" + JSON.stringify(location.host) + ", protocol=" + JSON.stringify(location.protocol.replace(":", "")) + ",",
     "))",
     "response = client.compare_faces(models.CompareFacesRequest(",
@@ -320,15 +380,24 @@ function pick(side, file) {
   const reader = new FileReader();
   reader.onload = () => {
     const url = String(reader.result);
-    state[side] = { name: file.name, value: "base64://" + url.slice(url.indexOf(",") + 1) };
+    state[side] = { name: file.name, size: file.size, value: "base64://" + url.slice(url.indexOf(",") + 1) };
     if (url.startsWith("data:image/")) $("img-" + side).src = url; else $("img-" + side).removeAttribute("src");
     clearOverlay(side);
     $("crop-" + side).removeAttribute("src");
-    $("name-" + side).textContent = file.name + " (" + Math.round(file.size / 1024) + " KB)";
+    $("name-" + side).textContent = file.name + " (" + sizeText(file.size) + ")";
     $("compare").disabled = !(state.source && state.target);
-    compare();
+    if (keysMissing()) {  // signing needs a key: wait for it rather than send a request bound to fail
+      $("status").textContent = "enter the AccessKeyId and secret, then Compare";
+      document.body.dataset.state = "waiting-for-key";
+    } else {
+      compare();
+    }
   };
   reader.readAsDataURL(file);
+}
+
+function keysMissing() {
+  return Boolean(state.config && state.config.signatures && !($("key-id").value.trim() && $("key-secret").value));
 }
 
 function wire(side) {
@@ -342,7 +411,7 @@ function wire(side) {
     drop.classList.remove("over");
     pick(side, event.dataTransfer.files[0]);
   });
-  $("type-" + side).addEventListener("change", compare);
+  $("type-" + side).addEventListener("change", () => { if (!keysMissing()) compare(); });
 }
 
 async function start() {
