@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from app.engine.types import AgeEstimator, ImageType, pair_type
 from app.errors import ApiError
 from app.images.decode import decode_image
 from app.settings import Settings
+from app.tools.progress import stage
 
-log = logging.getLogger(__name__)
 FACE_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.FACE_PIC)
 ID_PAIRS = pair_type(ImageType.FACE_PIC, ImageType.ID_PIC)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -138,30 +137,30 @@ def embed_directory(
     id_age: list[tuple[float, float]] = []
     missed = 0
     listing = list_people(root)
-    for person_index, (name, files) in enumerate(listing):
-        people.append(name)
-        for path in files:
-            try:
-                pixels = decode_image(
-                    path.read_bytes(), max_pixels=settings.max_image_pixels, keep_side=settings.jpeg_decode_min_side
-                )
-                (found,) = pipeline.embed_pixels([(pixels, ImageType.FACE_PIC)])
-                if with_id_style:
-                    portrait = id_style_version(pixels, found.box)
-                    (as_portrait,) = pipeline.embed_pixels([(portrait, ImageType.ID_PIC)])
-                    id_style.append(as_portrait.embedding)
-                    if as_portrait.apparent_age is not None:
-                        id_age.append(as_portrait.apparent_age)
-            except ApiError:
-                missed += 1
-                continue
-            photos.append(path)
-            labels.append(person_index)
-            face.append(found.embedding)
-            if found.apparent_age is not None:
-                face_age.append(found.apparent_age)
-        if person_index % 500 == 0:
-            log.info("embedded %d/%d people, %d photos", person_index + 1, len(listing), len(photos))
+    with stage(f"embedding {root.name}", "photo", total=sum(len(files) for _, files in listing)) as shown:
+        for person_index, (name, files) in enumerate(listing):
+            people.append(name)
+            for path in files:
+                shown.update(1)
+                try:
+                    pixels = decode_image(
+                        path.read_bytes(), max_pixels=settings.max_image_pixels, keep_side=settings.jpeg_decode_min_side
+                    )
+                    (found,) = pipeline.embed_pixels([(pixels, ImageType.FACE_PIC)])
+                    if with_id_style:
+                        portrait = id_style_version(pixels, found.box)
+                        (as_portrait,) = pipeline.embed_pixels([(portrait, ImageType.ID_PIC)])
+                        id_style.append(as_portrait.embedding)
+                        if as_portrait.apparent_age is not None:
+                            id_age.append(as_portrait.apparent_age)
+                except ApiError:
+                    missed += 1
+                    continue
+                photos.append(path)
+                labels.append(person_index)
+                face.append(found.embedding)
+                if found.apparent_age is not None:
+                    face_age.append(found.apparent_age)
     dim = face[0].shape[0] if face else 0
     face_all = np.stack(face) if face else np.zeros((0, dim), np.float32)
     id_all = np.stack(id_style) if id_style else face_all[:0]
