@@ -42,3 +42,4 @@ loadtest:
 
 docs:
 	python scripts/gen_settings_docs.py
+	python scripts/gen_calibration_tables.py

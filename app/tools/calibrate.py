@@ -275,6 +275,8 @@ def print_summary(result: dict[str, Any]) -> None:
             print(f"  FAR {far:>8}: cosine >= {cosine:.4f} (strictest: {entry['decided_by'][far]})")
             for population, own in entry["populations"].items():
                 at = own["at_chosen"][far]
+                if at["far"]["rate"] is None:  # a group without impostor pairs (one person)
+                    continue
                 tar = "-" if at["tar"]["rate"] is None else f"{at['tar']['rate']:.4f}"
                 print(
                     f"      {population}: FAR {at['far']['rate']:.2e} [{at['far']['low']:.1e}, {at['far']['high']:.1e}]"
