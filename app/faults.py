@@ -213,7 +213,7 @@ def fixed_score_data(params: dict[str, str], calibration: Calibration, score: fl
     source, target = parse_image_types(params)
     image_values(params)
     kind = pair_type(source, target)
-    return comparison_data(Comparison(score, math.nan, calibration.thresholds(kind), kind))
+    return comparison_data(Comparison(score, math.nan, calibration.all_pairs_thresholds(kind), kind))
 
 
 class FaultInjector:

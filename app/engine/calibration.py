@@ -100,6 +100,12 @@ class Calibration:
         table = self.cosine_thresholds(pair_type, stratum)
         return {far: self.score(table[far]) for far in REPORTED_FARS}
 
+    def all_pairs_thresholds(self, pair_type: str) -> dict[str, float]:
+        """FAR key -> score threshold measured on all pairs of this type, whatever their stratum (an
+        answer without images: fault injection's fixed scores; face-photo pairs are exactly 70/80/90)."""
+        table = self.cosine_at_far.get(pair_type) or self.cosine_at_far[REFERENCE_PAIR_TYPE]
+        return {far: self.score(table[far]) for far in REPORTED_FARS}
+
 
 def threshold_at_far(impostor_scores_desc: np.ndarray, total_impostors: int, far: float) -> float:
     """Cosine threshold t with (#impostors scoring >= t) / total <= far, as tight as the data allows.
