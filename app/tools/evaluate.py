@@ -107,7 +107,9 @@ def report_for(scores: PairScores, shipped: dict[str, float]) -> PairTypeReport:
             far: ShippedKey(far, cosine, far_at(scores, cosine), tar_at(scores, cosine))
             for far, cosine in shipped.items()
         },
-        own_tar={far: float((scores.genuine >= t).mean()) for far, t in own.items() if t is not None},
+        own_tar={
+            far: float((scores.genuine >= t).mean()) for far, t in own.items() if t is not None and scores.genuine.size
+        },
         scores=scores,
     )
 
