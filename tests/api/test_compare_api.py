@@ -13,6 +13,9 @@ import httpx
 import numpy as np
 import pytest
 
+from app.engine.calibration import Calibration
+from app.engine.packs import BUNDLED_CALIBRATIONS
+from app.engine.strata import ADULT
 from app.settings import Settings
 from tests.conftest import compare
 from tests.helpers.images import astronaut_bgr, astronaut_face_crop, b64, encode, lfw_bgr, lfw_photo
@@ -55,8 +58,13 @@ def test_success_body_has_exact_types(client: httpx.Client) -> None:
     thresholds = json.loads(data["ConfidenceThresholds"])
     assert list(thresholds) == THRESHOLD_KEYS
     assert all(re.fullmatch(r"\d{1,3}\.\d{2}", value) for value in thresholds.values())
-    # The face-photo scale is anchored: FAR 1e-4, 1e-3, 1e-2 on 90, 80, 70.
-    assert thresholds == {"0.0001": "90.00", "0.001": "80.00", "0.01": "70.00"}
+    # The face-photo scale is anchored on all face pairs' thresholds: FAR 1e-4, 1e-3, 1e-2 on 90, 80, 70;
+    # an adult pair is answered with the thresholds measured on adult pairs.
+    calibration = Calibration.load(BUNDLED_CALIBRATIONS / "default.json")
+    assert calibration.all_pairs_thresholds("FacePic-FacePic") == pytest.approx({"0.0001": 90, "0.001": 80, "0.01": 70})
+    assert thresholds == {
+        far: f"{value:.2f}" for far, value in calibration.thresholds("FacePic-FacePic", ADULT).items()
+    }
     assert data["SimilarityScore"] > 90  # the same photo, cropped
 
 
