@@ -99,6 +99,34 @@ class AccessKeyInactive(ApiError):
     status = 400
 
 
+# STS refusals: codes, messages and statuses from Alibaba's published gateway error tables (the
+# faascmd error codes page and the public error-center list; see docs/api.md for the sources).
+
+
+class SecurityTokenExpired(ApiError):
+    code = "InvalidSecurityToken.Expired"
+    message = "Specified SecurityToken is expired."
+    status = 400
+
+
+class SecurityTokenMalformed(ApiError):
+    code = "InvalidSecurityToken.Malformed"
+    message = "Specified SecurityToken is malformed."
+    status = 400
+
+
+class SecurityTokenMismatch(ApiError):
+    code = "InvalidSecurityToken.MismatchWithAccessKey"
+    message = "Specified SecurityToken mismatch with the AccessKey."
+    status = 400
+
+
+class MissingSecurityToken(ApiError):
+    code = "MissingSecurityToken"
+    message = "SecurityToken is mandatory for this action."
+    status = 400
+
+
 class SignatureDoesNotMatch(ApiError):
     code = "SignatureDoesNotMatch"
     status = 400

@@ -41,7 +41,7 @@ from app.settings import Settings
 from app.wire.compare_faces import NO_PAIR_TYPE, requested_pair_type
 from app.wire.openapi import COMPARE_FACES_OPERATION
 from app.wire.request import RpcRequest, build_rpc_request
-from app.wire.responses import error_response, success_response
+from app.wire.responses import error_response, host_id, success_response
 
 log = logging.getLogger("comparefaces")
 access_log = logging.getLogger("comparefaces.access")
@@ -234,6 +234,7 @@ async def parse_rpc(request: Request, body: bytes) -> RpcRequest:
 
 async def handle_rpc(request: Request, services: Services) -> Response:
     request_id = str(uuid.uuid4()).upper()
+    host = host_id(request.headers.get("host", ""))
     started = time.perf_counter()
     # The fullest parse so far (the head, then the whole request): the one source of the answer's
     # format and of the action. None only when even the query string could not be parsed (JSON).
@@ -252,11 +253,13 @@ async def handle_rpc(request: Request, services: Services) -> Response:
         response = success_response(rpc.action, data, request_id=request_id, xml=rpc.wants_xml)
     except ApiError as error:
         code = error.code
-        response = error_response(error, request_id=request_id, xml=rpc is not None and rpc.wants_xml)
+        response = error_response(error, request_id=request_id, xml=rpc is not None and rpc.wants_xml, host=host)
     except Exception as error:
         log_unexpected(log, "request", request_id, error)
         code = InternalError.code
-        response = error_response(InternalError(), request_id=request_id, xml=rpc is not None and rpc.wants_xml)
+        response = error_response(
+            InternalError(), request_id=request_id, xml=rpc is not None and rpc.wants_xml, host=host
+        )
     action = rpc.action if rpc is not None else ""
     seconds = time.perf_counter() - started
     services.metrics.observe_request(action, code, pair, seconds)

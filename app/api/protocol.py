@@ -380,4 +380,5 @@ def uvicorn_http_options(settings: Settings) -> dict[str, Any]:
         "http": protocol,
         "h11_max_incomplete_event_size": limits.max_head_bytes,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "server_header": False,  # Alibaba's gateway sends no Server header (uvicorn would say "uvicorn")
     }

@@ -3,8 +3,9 @@ with the body is done for a caller who cannot be who they claim:
 
 1. signed at all / well formed, every stored value canonical and bounded (``MissingParameter``,
    ``IncompleteSignature``)
-2. key known: permanent key, or STS credential whose token matches and has not expired
-   (``InvalidAccessKeyId.NotFound``)
+2. key known (``InvalidAccessKeyId.NotFound``): permanent key, or STS credential whose token matches
+   and has not expired (``MissingSecurityToken``, ``InvalidSecurityToken.Malformed``,
+   ``InvalidSecurityToken.MismatchWithAccessKey``, ``InvalidSecurityToken.Expired``)
 3. timestamp within the window (``InvalidTimeStamp.Expired``)
 4. signature (``SignatureDoesNotMatch``, message ending with the server's string to sign); for a
    large request the body's hash, the string to sign and its HMAC are computed off the event loop
@@ -46,7 +47,11 @@ from app.errors import (
     AccessKeyNotFound,
     IncompleteSignature,
     MissingParameter,
+    MissingSecurityToken,
     NoPermissionAccess,
+    SecurityTokenExpired,
+    SecurityTokenMalformed,
+    SecurityTokenMismatch,
     SignatureDoesNotMatch,
     SignatureNonceUsed,
     TimestampExpired,
@@ -135,11 +140,21 @@ class SignatureAuthenticator:
         return HeadCheck(key_id=claim.access_key_id, nonce=claim.nonce, verified=verified)
 
     def find_credential(self, claim: SignedRequest) -> Credential:
-        """Step 2."""
-        credential = self.keys.current().find(claim.access_key_id, claim.security_token)
-        if credential is None or (credential.expires_at is not None and credential.expires_at <= self.clock()):
+        """Step 2. An unknown key is not found whatever token comes with it; a known one is refused
+        under the STS code that says what is wrong with its token."""
+        keys = self.keys.current()
+        credential = keys.find(claim.access_key_id, claim.security_token)
+        if credential is not None:
+            if credential.expires_at is not None and credential.expires_at <= self.clock():
+                raise SecurityTokenExpired()
+            return credential
+        if not keys.known(claim.access_key_id):
             raise AccessKeyNotFound()
-        return credential
+        if not claim.security_token:
+            raise MissingSecurityToken()  # an STS key signed without its token
+        if keys.token_owner(claim.security_token) is not None:
+            raise SecurityTokenMismatch()  # another credential's token
+        raise SecurityTokenMalformed()
 
     def check_fresh(self, claim: SignedRequest) -> None:
         """Step 3."""

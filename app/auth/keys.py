@@ -11,6 +11,7 @@ Secrets never reach a log line or a ``repr``.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -22,6 +23,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,22 @@ class KeySet:
             if hmac.compare_digest(credential.security_token.encode(), security_token.encode()):
                 return credential
         return None
+
+    def known(self, access_key_id: str) -> bool:
+        return access_key_id in self.keys or access_key_id in self.sts
+
+    def token_owner(self, security_token: str) -> str | None:
+        """The AccessKeyId whose STS credential carries this token, or None."""
+        return self._token_owners.get(hashlib.sha256(security_token.encode()).digest())
+
+    @cached_property
+    def _token_owners(self) -> dict[bytes, str]:
+        # Keyed by the token's digest: a dict lookup on the token itself would compare secrets byte by byte.
+        return {
+            hashlib.sha256(c.security_token.encode()).digest(): key_id
+            for key_id, credentials in self.sts.items()
+            for c in credentials
+        }
 
 
 def parse_iso8601(text: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -10,7 +11,10 @@ from starlette.responses import Response
 
 from app.errors import ApiError
 
-HOST_ID = "cloudauth.aliyuncs.com"
+HOST_ID = "cloudauth.aliyuncs.com"  # when the Host header names nothing usable
+# Alibaba's error bodies name the endpoint called (``ecs.ap-southeast-3.aliyuncs.com``): ours echo the
+# Host header, but only a plain name or address with an optional port, never arbitrary client bytes.
+HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 # The gateway's own content types. The Tea SDKs read an error body as XML only when the content type
 # is exactly text/xml;charset=utf-8, and as JSON otherwise.
 JSON_TYPE = "application/json;charset=utf-8"
@@ -59,10 +63,16 @@ def success_response(action: str, data: dict[str, Any], *, request_id: str, xml:
     return render(body, status=200, xml_root=f"{action}Response" if xml else None, request_id=request_id)
 
 
-def error_response(error: ApiError, *, request_id: str, xml: bool) -> Response:
+def host_id(host_header: str) -> str:
+    """The HostId of an error body: the host the request was sent to."""
+    host = host_header.strip()
+    return host if HOST_NAME.fullmatch(host) else HOST_ID
+
+
+def error_response(error: ApiError, *, request_id: str, xml: bool, host: str = HOST_ID) -> Response:
     body = {
         "RequestId": request_id,
-        "HostId": HOST_ID,
+        "HostId": host,
         "Code": error.code,
         "Message": error.message,
         "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Cloudauth",

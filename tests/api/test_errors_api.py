@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.settings import Settings
-from tests.conftest import compare
+from tests.conftest import API, compare
 from tests.helpers.images import astronaut_face_crop, b64, encode
 
 FACE = b64(encode(astronaut_face_crop()))
@@ -242,3 +242,18 @@ def test_tiny_image_has_no_face(client: httpx.Client) -> None:
     response = compare(client, params(target=one_pixel))
     assert response.status_code == 400
     assert response.json()["Code"] in {"InvalidParam.ImageValuePatternError", "Error.NoFaceDetected"}
+
+
+def test_error_body_names_the_host_called_and_no_server_header(server_settings: Settings) -> None:
+    from tests.helpers.gateway import StandInComparisons
+    from tests.helpers.server import run_server
+
+    def stand_in(settings: Settings, _: object) -> StandInComparisons:
+        return StandInComparisons(max_image_pixels=settings.max_image_pixels)
+
+    with run_server(server_settings, comparisons_factory=stand_in) as url, httpx.Client(base_url=url) as client:
+        response = compare(client, params(source_type=""))
+        assert response.json()["HostId"] == url.removeprefix("http://")
+        assert "server" not in response.headers  # Alibaba's gateway sends none; uvicorn would say its name
+        renamed = client.post("/", data={**API, **params(source_type="")}, headers={"host": "cloudauth.aliyuncs.com"})
+        assert renamed.json()["HostId"] == "cloudauth.aliyuncs.com"

@@ -22,7 +22,11 @@ from app.errors import (
     AccessKeyNotFound,
     IncompleteSignature,
     MissingParameter,
+    MissingSecurityToken,
     NoPermissionAccess,
+    SecurityTokenExpired,
+    SecurityTokenMalformed,
+    SecurityTokenMismatch,
     SignatureDoesNotMatch,
 )
 from app.settings import Settings
@@ -144,7 +148,13 @@ def test_authenticator_codes_and_reload(tmp_path: Path, caplog: pytest.LogCaptur
                     "AccessKeySecret": "secret-T",
                     "SecurityToken": "tok-T",
                     "Expiration": "2000-01-01T00:00:00Z",
-                }
+                },
+                {
+                    "AccessKeyId": "STS.L",
+                    "AccessKeySecret": "secret-L",
+                    "SecurityToken": "tok-L",
+                    "Expiration": "2999-01-01T00:00:00Z",
+                },
             ],
         },
     )
@@ -165,8 +175,7 @@ def test_authenticator_codes_and_reload(tmp_path: Path, caplog: pytest.LogCaptur
         asyncio.run(run(signed_rpc("D", "secret-X", nonce="4b")))
     with pytest.raises(NoPermissionAccess):
         asyncio.run(run(signed_rpc("O", "secret-O", nonce="4c")))
-    with pytest.raises(AccessKeyNotFound):  # expired STS credential
-        asyncio.run(run(signed_rpc("STS.T", "secret-T", nonce="5", token="tok-T")))
+    assert asyncio.run(run(signed_rpc("STS.L", "secret-L", nonce="5", token="tok-L"))) == "STS.L"
     with pytest.raises(IncompleteSignature):
         asyncio.run(run(signed_rpc("A", "secret-A", nonce="6", timestamp="yesterday")))
 
@@ -315,3 +324,48 @@ def test_readyz_reports_a_broken_keys_file_until_it_is_fixed(tmp_path: Path) -> 
         assert "secret-A" not in answer.text
         write(path, {"keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A", "Enabled": False}]})
         assert httpx.get(f"{url}/readyz").status_code == 200
+
+
+def test_sts_refusals_use_the_gateway_security_token_codes(tmp_path: Path) -> None:
+    """Expired, altered, another key's and missing tokens each get their own Alibaba code (all 400);
+    an unknown key stays not found (404) whatever token comes with it."""
+    live = {"AccessKeySecret": "secret-L", "Expiration": "2999-01-01T00:00:00Z"}
+    path = write(
+        tmp_path / "k.json",
+        {
+            "keys": [{"AccessKeyId": "A", "AccessKeySecret": "secret-A"}],
+            "sts": [
+                {
+                    "AccessKeyId": "STS.T",
+                    "AccessKeySecret": "secret-T",
+                    "SecurityToken": "tok-T",
+                    "Expiration": "2000-01-01T00:00:00Z",
+                },
+                {"AccessKeyId": "STS.L", "SecurityToken": "tok-L", **live},
+                {"AccessKeyId": "STS.M", "SecurityToken": "tok-M", **live},
+            ],
+        },
+    )
+    auth = create_signature_authenticator(Settings(access_keys_file=path))
+    cases = [
+        (signed_rpc("STS.T", "secret-T", nonce="1", token="tok-T"), SecurityTokenExpired),
+        (signed_rpc("STS.L", "secret-L", nonce="2", token="tok-Lx"), SecurityTokenMalformed),
+        (signed_rpc("A", "secret-A", nonce="3", token="tok-x"), SecurityTokenMalformed),
+        (signed_rpc("STS.L", "secret-L", nonce="4", token="tok-M"), SecurityTokenMismatch),
+        (signed_rpc("STS.L", "secret-L", nonce="5"), MissingSecurityToken),
+        (signed_rpc("STS.Z", "secret-L", nonce="6", token="tok-L"), AccessKeyNotFound),
+    ]
+    try:
+        for request, error in cases:
+            with pytest.raises(error) as caught:
+                asyncio.run(auth.authenticate(request))
+            assert caught.value.status == (404 if error is AccessKeyNotFound else 400)
+        assert [e.code for _, e in cases[:-1]] == [
+            "InvalidSecurityToken.Expired",
+            "InvalidSecurityToken.Malformed",
+            "InvalidSecurityToken.Malformed",
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            "MissingSecurityToken",
+        ]
+    finally:
+        asyncio.run(auth.close())

@@ -25,6 +25,8 @@ from app.errors import (
     AccessKeyNotFound,
     ApiError,
     IncompleteSignature,
+    SecurityTokenExpired,
+    SecurityTokenMalformed,
     SignatureDoesNotMatch,
     SignatureNonceUsed,
     TimestampExpired,
@@ -145,8 +147,9 @@ def test_capture_is_fresh_once_at_capture_time(name: str, tmp_path: Path) -> Non
 def test_expired_sts_credential_is_refused(name: str, tmp_path: Path) -> None:
     rpc = load(name)
     auth = authenticator(tmp_path, capture_time(rpc), sts_expiration="2026-11-25T06:00:00Z")
-    with pytest.raises(AccessKeyNotFound):
+    with pytest.raises(SecurityTokenExpired) as caught:
         asyncio.run(auth.authenticate(rpc))
+    assert (caught.value.code, caught.value.status) == ("InvalidSecurityToken.Expired", 400)
 
 
 def bump(text: str) -> str:
@@ -198,8 +201,10 @@ def mutations(wire: Wire) -> list[tuple[str, Wire]]:
 
 
 def expected_error(part: str) -> type[ApiError]:
-    if part.endswith(("AccessKeyId", "SecurityToken", "x-acs-security-token", "Credential=")):
-        return AccessKeyNotFound  # another key, or a token no credential has
+    if part.endswith(("AccessKeyId", "Credential=")):
+        return AccessKeyNotFound  # another key, whatever token comes with it
+    if part.endswith(("SecurityToken", "x-acs-security-token")):
+        return SecurityTokenMalformed  # a token no credential has
     if part.endswith(("SignatureMethod", "SignatureVersion")):
         return IncompleteSignature  # only HMAC-SHA1 / 1.0 exist
     if part.endswith(("Timestamp", "x-acs-date")):

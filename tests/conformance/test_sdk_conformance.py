@@ -84,10 +84,10 @@ def test_unknown_key_is_not_found(driver: Driver, creds: Credentials) -> None:
 
 
 @pytest.mark.parametrize("name", [name for name in DRIVERS if name.endswith("-sts")])
-def test_wrong_sts_token_is_not_found(name: str, make_driver: Callable[[str, str], Driver], signed_server: str) -> None:
+def test_altered_sts_token_malformed(name: str, make_driver: Callable[[str, str], Driver], signed_server: str) -> None:
     driver = make_driver(name, signed_server)
     wrong = Credentials(STS.key_id, STS.secret, STS.token.replace("fake", "Fake"))
-    assert_own_error(driver, driver.call(wrong, params()), "InvalidAccessKeyId.NotFound", 404)
+    assert_own_error(driver, driver.call(wrong, params()), "InvalidSecurityToken.Malformed", 400)
 
 
 def test_replayed_nonce_is_refused(driver: Driver, creds: Credentials) -> None:

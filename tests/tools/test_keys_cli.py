@@ -73,7 +73,7 @@ def test_every_verb_against_a_running_server(path: Path, server: str, capsys: py
     lifetime = parse_iso8601(sts["Expiration"]) - datetime.now(timezone.utc).timestamp()
     assert 7000 < lifetime <= 7200
     assert call(server, sts) == ACCEPTED
-    assert call(server, {**sts, "SecurityToken": sts["SecurityToken"] + "x"}) == "InvalidAccessKeyId.NotFound"
+    assert call(server, {**sts, "SecurityToken": sts["SecurityToken"] + "x"}) == "InvalidSecurityToken.Malformed"
 
     code, _, out = keys(capsys, "list", "--file", str(path))
     assert code == 0 and key["AccessKeyId"] in out and sts["AccessKeyId"] in out

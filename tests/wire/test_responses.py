@@ -25,3 +25,15 @@ def test_xml_success_layout() -> None:
     assert root.tag == "CompareFacesResponse"
     assert root.findtext("Data/ConfidenceThresholds") == '{"a":"1"}'
     assert root.findtext("Success") == "true"
+
+
+def test_host_id_names_the_host_called_and_nothing_else() -> None:
+    from app.errors import ImageTypeEmpty
+    from app.wire.responses import HOST_ID, host_id
+
+    assert host_id("cloudauth.cn-shanghai.aliyuncs.com") == "cloudauth.cn-shanghai.aliyuncs.com"
+    assert host_id("127.0.0.1:18080") == "127.0.0.1:18080" and host_id("[::1]:443") == "[::1]:443"
+    for junk in ("", "a<b>", 'x"y', "h:99999999", "x" * 300, "a b"):
+        assert host_id(junk) == HOST_ID
+    response = error_response(ImageTypeEmpty(), request_id="RID", xml=True, host=host_id("faces.example.com:8443"))
+    assert ET.fromstring(bytes(response.body)).findtext("HostId") == "faces.example.com:8443"
