@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # than this is too noisy to bind the others (pairs of the same two people are not independent).
 MIN_PERSON_PAIRS_AT_KEY = 10
 FALLBACK = "(strictest measured: too few pairs here)"
+GROUP_MARK = ":"  # population:group
 THRESHOLD_STEP = 1e-6  # thresholds are written to 6 decimals; a stricter key's is at least this much higher
 
 
@@ -70,7 +71,8 @@ def combine(
 ) -> dict[str, Any]:
     """The strictest threshold per key over the populations that can measure it, with each population's
     own summary and (``rates``) its rates at the chosen thresholds. Where none can measure a key, the
-    strictest of every population's own threshold for it, or ``fallback``'s where that is stricter;
+    strictest of every population's own threshold for it (with a ``fallback``, a stratum's: of the
+    whole populations', not their groups'), or ``fallback``'s where that is stricter;
     always above a looser key's (where the binding populations' own threshold is not, just above it:
     their FAR there is already within the key)."""
     own = {name: summarise(scores) for name, scores in populations.items()}
@@ -81,6 +83,8 @@ def combine(
     for far in CALIBRATED_FARS:
         candidates = {name: own[name]["cosine_at_far"][far] for name in populations if own[name]["cosine_at_far"]}
         binding = [name for name, scores in populations.items() if binds(scores, far)]
+        if not binding and fallback is not None:  # a stratum: a small group's noise does not outbid the measured
+            candidates = {name: value for name, value in candidates.items() if GROUP_MARK not in name}
         value, decided_by[far] = -1.0, FALLBACK
         if candidates:
             name = max(binding or candidates, key=lambda n: candidates[n])
@@ -190,7 +194,7 @@ def calibration_from_embeddings(
             masks = photo_groups(kept, spec, name)
             if len(masks) > 1:
                 for group, mask in masks.items():
-                    parts[f"{name}:{group}"] = (kept.subset(mask), restricted(excluded, mask))
+                    parts[f"{name}{GROUP_MARK}{group}"] = (kept.subset(mask), restricted(excluded, mask))
         for part, (photos, skipped) in parts.items():
             scored[part] = population_scores(photos, skipped)
             by_stratum[part] = stratum_scores(photos, skipped)
