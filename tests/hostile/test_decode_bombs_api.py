@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import compare
 from tests.helpers.images import b64
+from tests.hostile.decode_memory_bombs import progressive_cmyk_bomb
 from tests.hostile.hostile_images import face_jpeg, full_decode_bomb, progressive_scan_bomb
 
 PATTERN = "InvalidParam.ImageValuePatternError"
@@ -34,8 +35,9 @@ def timed(base_url: str, target: bytes) -> tuple[float, httpx.Response]:
 
 @pytest.mark.parametrize(
     "bomb",
-    [progressive_scan_bomb(), full_decode_bomb("PNG"), full_decode_bomb("WEBP")],
-    ids=["progressive-3000-scans", "png-36mp", "webp-36mp"],
+    [progressive_scan_bomb(), full_decode_bomb("PNG"), full_decode_bomb("WEBP"), progressive_cmyk_bomb()],
+    # the last: 40 MP progressive CMYK 4:4:4, 600 KB, 305 MiB to decode (refused from its header for memory)
+    ids=["progressive-3000-scans", "png-36mp", "webp-36mp", "progressive-cmyk-40mp"],
 )
 def test_bombs_are_refused_fast_while_a_normal_request_is_served(server: str, bomb: bytes) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
