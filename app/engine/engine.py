@@ -20,8 +20,8 @@ from app.errors import NoFaceDetected
 from app.images.decode import MAX_DECODE_BYTES, decode_image
 
 StageTimer = Callable[[str, float], None]
-"""Told each stage's name ("decode", "detect", "align", "embed") and its seconds, once per call:
-decode per image, detect, align and embed per ``embed_pixels`` call (both images of a pair)."""
+"""Told each stage's name ("decode", "detect", "align", "embed", "age") and its seconds, once per call:
+decode per image, detect, align, embed and age per ``embed_pixels`` call (both images of a pair)."""
 
 In = TypeVar("In")
 Out = TypeVar("Out")

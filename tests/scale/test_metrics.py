@@ -17,7 +17,7 @@ from tests.hostile.hostile_images import face_jpeg
 from tests.scale.cluster import AK, Prometheus, prometheus, require, wait_until, write_keys
 
 RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
-STAGES = {"fetch", "queue", "decode", "detect", "align", "embed"}
+STAGES = {"fetch", "queue", "decode", "detect", "align", "embed", "age"}
 
 
 def pair(target_type: str = "FacePic") -> dict[str, str]:
