@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -56,7 +58,16 @@ def test_https_api_with_a_plain_probe_port(tmp_path: Path) -> None:
             raise AssertionError("plain HTTP answered on the TLS port")
         except httpx.HTTPError:
             pass
+        # A pooled client's idle keep-alive TLS connection, never read again, must not hold the shutdown
+        # (closing TLS politely waits up to 30 s for the client's close_notify).
+        tls = ssl.create_default_context(cafile=files.ca_cert)
+        idle = tls.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="127.0.0.1")
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
     finally:
+        stopping = time.monotonic()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=40)
+    assert time.monotonic() - stopping < 10, "an idle TLS connection held the shutdown"
+    idle.close()
     assert "Traceback" not in log.read_text(errors="replace")

@@ -325,6 +325,15 @@ class ServerProtocol(H11Protocol):
         self.book.busy(self)
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """As uvicorn's, but an idle TLS connection is dropped, not closed: closing waits for the client's
+        TLS close_notify (30 s), which a pooled client that is not reading never sends, and a rolling
+        restart would wait that long for every idle keep-alive connection."""
+        idle = self.cycle is None or self.cycle.response_complete
+        super().shutdown()
+        if idle and self.transport.get_extra_info("sslcontext") is not None:
+            self.transport.abort()
+
     # refusals
 
     def send_400_response(self, msg: str) -> None:
