@@ -121,6 +121,9 @@ return 1
 """
 
 
+REDIS_UNREACHABLE = "Redis unreachable"
+
+
 class RedisNonceStore:
     """Each access key's nonces in one sorted set on a shared Redis: one nonce store for every
     worker and replica, each key's share at most ``max_entries`` nonces and ``max_bytes`` of Redis
@@ -203,7 +206,7 @@ class RedisNonceStore:
             used, limit = memory.get("used_memory", "?"), memory.get("maxmemory", "?")
             return f"Redis is full (used_memory {used} of maxmemory {limit}: {exc}): signed requests fail"
         except redis.RedisError as exc:
-            return f"Redis unreachable: {type(exc).__name__}"
+            return f"{REDIS_UNREACHABLE}: {type(exc).__name__}"
         return None
 
     async def start(self) -> None:
@@ -216,12 +219,22 @@ class RedisNonceStore:
         self._monitor = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
+        """Re-check now and then. Once Redis has answered, an outage is not a readiness problem: every
+        replica shares the one Redis, and taking them all out of the balancer would turn the signed
+        requests' ``ServiceUnavailable`` (which they get, failing closed) into the balancer's own page."""
+        answered = self._problem is None or not self._problem.startswith(REDIS_UNREACHABLE)
+        shown = self._problem
         while True:
             await asyncio.sleep(self.check_interval_s)
             problem = await self.check()
-            if problem != self._problem:
-                log.log(logging.ERROR if problem else logging.INFO, "nonce store: %s", problem or "Redis fine again")
-            self._problem = problem
+            outage = problem is not None and problem.startswith(REDIS_UNREACHABLE)
+            if problem != shown:
+                suffix = " (signed requests fail closed; the replica stays ready)" if outage and answered else ""
+                level = logging.ERROR if problem else logging.INFO
+                log.log(level, "nonce store: %s%s", problem or "Redis fine", suffix)
+                shown = problem
+            answered = answered or not outage
+            self._problem = None if outage and answered else problem
 
     def problem(self) -> str | None:
         return self._problem

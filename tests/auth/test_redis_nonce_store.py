@@ -153,7 +153,9 @@ def test_a_full_redis_fails_readiness_with_the_reason_and_recovers(redis_url: st
         assert post_form(client, signed_form("after-full")).status_code == 200
 
 
-def test_redis_going_away_fails_readiness(tmp_path: Path) -> None:
+def test_redis_going_away_fails_signed_requests_closed_and_keeps_the_replica_ready(tmp_path: Path) -> None:
+    """Every replica shares the one Redis: out of the balancer they would all be, and callers would get
+    the balancer's page instead of ServiceUnavailable (docs/operations.md)."""
     pytest.importorskip("redis", reason="the redis Python client is not installed")
 
     async def scenario() -> None:
@@ -163,7 +165,7 @@ def test_redis_going_away_fails_readiness(tmp_path: Path) -> None:
             assert store.problem() is None
         await asyncio.sleep(1.5)
         try:
-            assert "unreachable" in (store.problem() or "")
+            assert store.problem() is None
             with pytest.raises(ServiceUnavailable):
                 await store.first_use("key", "k", 60)
         finally:
